@@ -1,0 +1,30 @@
+"""FER2013 data: readers for every layout, a uint8 cache, splits and quality facts. NumPy only."""
+
+from ferkit.data.csv_reader import CSV_LAYOUTS, read_csv
+from ferkit.data.dataset import ALL_USAGES, IMAGE_SIZE, USAGES, FERDataset, SkippedRow
+from ferkit.data.folder_reader import read_folder
+from ferkit.data.quality import QualityReport, duplicate_groups, near_blank_mask, quality_report
+from ferkit.data.source import HOW_TO_GET, LAYOUTS, load_fer2013, locate
+from ferkit.data.splits import SPLITS, Splits, make_splits
+
+__all__ = [
+    "ALL_USAGES",
+    "CSV_LAYOUTS",
+    "HOW_TO_GET",
+    "IMAGE_SIZE",
+    "LAYOUTS",
+    "SPLITS",
+    "USAGES",
+    "FERDataset",
+    "QualityReport",
+    "SkippedRow",
+    "Splits",
+    "duplicate_groups",
+    "load_fer2013",
+    "locate",
+    "make_splits",
+    "near_blank_mask",
+    "quality_report",
+    "read_csv",
+    "read_folder",
+]

@@ -1,0 +1,71 @@
+"""Data-quality facts of FER2013: exact duplicates across splits and near-blank images.
+
+They are reported, never fixed: published numbers include the duplicated test images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ferkit.data.dataset import FERDataset
+
+# A face with pixel standard deviation under this is blank or nearly so (a flat gray square).
+BLANK_STD = 3.0
+
+
+def duplicate_groups(images: np.ndarray) -> np.ndarray:
+    """(N,) int64 group id per image; identical images share one id."""
+    flat = np.ascontiguousarray(images.reshape(len(images), -1))
+    rows = flat.view(np.dtype((np.void, flat.shape[1]))).ravel()
+    _, inverse = np.unique(rows, return_inverse=True)
+    return inverse.ravel().astype(np.int64)
+
+
+@dataclass
+class QualityReport:
+    within_training: int  # Training images that have an exact copy elsewhere in Training
+    public_in_training: int  # PublicTest images that also appear in Training
+    private_in_training: int
+    private_in_public: int
+    conflicting_groups: int  # duplicate groups whose copies carry different labels
+    near_blank: int  # images with pixel std < BLANK_STD
+    near_blank_by_usage: dict[str, int]
+
+
+def _members(groups: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(G,) bool: groups with at least one member in mask."""
+    present = np.zeros(groups.max() + 1, dtype=bool)
+    present[groups[mask]] = True
+    return present
+
+
+def near_blank_mask(images: np.ndarray) -> np.ndarray:
+    """(N,) bool: images whose pixel std is under BLANK_STD."""
+    return images.reshape(len(images), -1).std(axis=1) < BLANK_STD
+
+
+def quality_report(ds: FERDataset) -> QualityReport:
+    groups = duplicate_groups(ds.images)
+    size = np.bincount(groups)
+    train = ds.usage == "Training"
+    in_train = _members(groups, train)
+    in_public = _members(groups, ds.usage == "PublicTest")
+    labeled = ds.labels >= 0
+    # A group conflicts when its labeled members disagree: compare each member to the group's minimum.
+    low = np.full(groups.max() + 1, 99)
+    np.minimum.at(low, groups[labeled], ds.labels[labeled])
+    high = np.full(groups.max() + 1, -1)
+    np.maximum.at(high, groups[labeled], ds.labels[labeled])
+    blank = near_blank_mask(ds.images)
+    train_counts = np.bincount(groups[train], minlength=len(size))
+    return QualityReport(
+        within_training=int((train & (train_counts[groups] > 1)).sum()),
+        public_in_training=int(((ds.usage == "PublicTest") & in_train[groups]).sum()),
+        private_in_training=int(((ds.usage == "PrivateTest") & in_train[groups]).sum()),
+        private_in_public=int(((ds.usage == "PrivateTest") & in_public[groups]).sum()),
+        conflicting_groups=int(((high > low) & (size > 1)).sum()),
+        near_blank=int(blank.sum()),
+        near_blank_by_usage={u: int((blank & (ds.usage == u)).sum()) for u in ds.usage_names()},
+    )

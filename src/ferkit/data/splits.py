@@ -1,0 +1,49 @@
+"""Train/validation/test splits: the official FER2013 protocol and the seed notebook's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ferkit.data.dataset import FERDataset
+from ferkit.errors import DataError
+
+SPLITS = ("official", "notebook")
+
+
+@dataclass
+class Splits:
+    """train fits weights; val chooses everything; test is read once per final model."""
+
+    name: str
+    train: FERDataset
+    val: FERDataset
+    test: FERDataset
+
+
+def make_splits(ds: FERDataset, kind: str = "official", seed: int = 42, test_fraction: float = 0.2) -> Splits:
+    """official: Training / PublicTest / PrivateTest.
+
+    notebook: the seed notebook's random split of the Training rows (80/20 by default, seeded).
+    The notebook validated on its own test part, so val is test there: its figures are optimistic,
+    and a random split of Training also leaks exact duplicates (see quality.duplicate_report).
+    """
+    if kind == "official":
+        parts = [ds.subset(u) for u in ("Training", "PublicTest", "PrivateTest")]
+        missing = [u for u, p in zip(("Training", "PublicTest", "PrivateTest"), parts, strict=True) if not p.labeled]
+        if missing:
+            raise DataError(
+                f"{ds.source}: the official split needs labeled {', '.join(missing)} rows; "
+                f"this {ds.layout} data has {', '.join(ds.usage_names()) or 'none'}. Use fer2013.csv(.gz)."
+            )
+        return Splits("official", *parts)
+    if kind == "notebook":
+        train = ds.subset("Training")
+        if not train.labeled:
+            raise DataError(f"{ds.source}: the notebook split needs labeled Training rows")
+        order = np.random.default_rng(seed).permutation(len(train))
+        n_test = round(len(train) * test_fraction)
+        test = train.select(np.sort(order[:n_test]))
+        return Splits("notebook", train.select(np.sort(order[n_test:])), test, test)
+    raise ValueError(f"unknown split {kind!r}; expected one of {', '.join(SPLITS)}")

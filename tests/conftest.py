@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny synthetic FER2013 data in every layout, written by the tests themselves."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+USAGES = ("Training", "PublicTest", "PrivateTest")
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "fer2013" / "fer2013.csv.gz"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache folder and no stray FERKIT_DATA."""
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("FERKIT_DATA", raising=False)
+    monkeypatch.setenv("FERKIT_PROGRESS", "0")
+
+
+def make_faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, 48, 48) uint8 images whose mean brightness encodes the class; labels; usages."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 7
+    base = (labels * 30 + 20).astype(np.int16)[:, None, None]
+    images = np.clip(base + rng.integers(-15, 16, size=(n, 48, 48)), 0, 255).astype(np.uint8)
+    usage = np.array([USAGES[0] if i % 5 < 3 else USAGES[1 + i % 2] for i in range(n)])
+    return images, labels, usage
+
+
+def csv_text(images, labels=None, usage=None, columns=("emotion", "pixels", "Usage"), sep_header=",") -> str:
+    lines = [sep_header.join(columns)]
+    for i, img in enumerate(images):
+        fields = {
+            "emotion": str(labels[i]) if labels is not None else "",
+            "pixels": " ".join(map(str, img.ravel().tolist())),
+            "Usage": usage[i] if usage is not None else "",
+        }
+        lines.append(",".join(fields[c.strip()] for c in columns))
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: Path, text: str, gz: bool = False) -> Path:
+    data = text.encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+@pytest.fixture
+def faces():
+    return make_faces(35)
+
+
+@pytest.fixture
+def fer_csv(tmp_path, faces) -> Path:
+    images, labels, usage = faces
+    return write_csv(tmp_path / "fer2013.csv", csv_text(images, labels, usage))
+
+
+def write_folder(root: Path, images, labels, usage, prefixed: bool = True, ext: str = ".png", size: int = 48) -> Path:
+    import cv2
+
+    from ferkit.labels import CLASS_NAMES
+
+    for i, (img, lab, use) in enumerate(zip(images, labels, usage, strict=True)):
+        part = "train" if use == "Training" else "test"
+        d = root / part / CLASS_NAMES[lab]
+        d.mkdir(parents=True, exist_ok=True)
+        name = f"{use}_{i:05d}{ext}" if prefixed else f"im{i:05d}{ext}"
+        out = img if size == 48 else cv2.resize(img, (size, size), interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(d / name), out)
+    return root
+
+
+def real_data_or_skip() -> Path:
+    path = Path(os.environ.get("FERKIT_TEST_DATA", REAL_DATA))
+    if not path.is_file():
+        pytest.skip(f"FER2013 not found at {path} (get it from Kaggle; see README)")
+    return path

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+from conftest import csv_text, make_faces, write_csv
+
+from ferkit.data import duplicate_groups, load_fer2013, make_splits, quality_report, read_csv
+from ferkit.data import source as source_mod
+from ferkit.errors import DataError
+
+
+def test_cache_roundtrip_and_warm_path_skips_parsing(fer_csv, monkeypatch):
+    cold = load_fer2013(fer_csv)
+
+    def fail(*a, **k):
+        raise AssertionError("warm load must not parse the CSV again")
+
+    monkeypatch.setattr(source_mod, "read_csv", fail)
+    warm = load_fer2013(fer_csv)
+    for name in ("images", "labels", "usage", "origin"):
+        np.testing.assert_array_equal(getattr(warm, name), getattr(cold, name))
+    assert warm.layout == cold.layout and warm.source == cold.source
+
+
+def test_cache_invalidated_when_source_changes(tmp_path):
+    images, labels, usage = make_faces(14)
+    path = write_csv(tmp_path / "fer2013.csv", csv_text(images, labels, usage))
+    assert len(load_fer2013(path)) == 14
+    write_csv(path, csv_text(images[:7], labels[:7], usage[:7]))
+    assert len(load_fer2013(path)) == 7
+
+
+def test_skip_mode_cached_separately_from_raise(tmp_path, faces):
+    images, labels, usage = faces
+    text = csv_text(images, labels, usage) + "7,1 2,Training\n"
+    path = write_csv(tmp_path / "fer2013.csv", text)
+    with pytest.warns(UserWarning):
+        assert len(load_fer2013(path, on_error="skip").skipped) == 1
+    with pytest.raises(DataError, match="line 37"):
+        load_fer2013(path)  # the cached skip-mode result must not hide the error
+    assert len(load_fer2013(path, on_error="skip").skipped) == 1  # cached copy keeps the reasons
+
+
+def test_official_split(fer_csv, faces):
+    s = make_splits(read_csv(fer_csv), "official")
+    _, _, usage = faces
+    assert (len(s.train), len(s.val), len(s.test)) == tuple(
+        (usage == u).sum() for u in ("Training", "PublicTest", "PrivateTest")
+    )
+    assert set(s.val.usage) == {"PublicTest"} and set(s.test.usage) == {"PrivateTest"}
+
+
+def test_notebook_split_is_seeded_and_disjoint(fer_csv):
+    ds = read_csv(fer_csv)
+    a, b, c = (make_splits(ds, "notebook", seed=s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a.train.origin, b.train.origin)
+    assert not np.array_equal(a.test.origin, c.test.origin)
+    n = (ds.usage == "Training").sum()
+    assert len(a.train) + len(a.test) == n and len(a.test) == round(n * 0.2)
+    assert not set(a.train.origin) & set(a.test.origin)
+    assert a.val is a.test  # the notebook validated on its test part
+
+
+def test_split_errors(tmp_path, faces):
+    images, labels, _ = faces
+    ds = read_csv(write_csv(tmp_path / "train.csv", csv_text(images, labels, columns=("emotion", "pixels"))))
+    with pytest.raises(DataError, match="official split needs labeled PublicTest, PrivateTest"):
+        make_splits(ds, "official")
+    with pytest.raises(ValueError, match="unknown split"):
+        make_splits(ds, "random")
+
+
+def test_quality_report_counts_constructed_duplicates_and_blanks(tmp_path):
+    images, labels, usage = make_faces(21)
+    usage[:] = "Training"
+    usage[14:18], usage[18:] = "PublicTest", "PrivateTest"
+    images[14] = images[0]  # PublicTest copy of a Training image
+    images[18] = images[1]  # PrivateTest copy of a Training image ...
+    labels[18] = (labels[1] + 1) % 7  # ... with a conflicting label
+    images[19] = images[15]  # PrivateTest copy of a PublicTest image
+    images[2] = images[3]  # duplicate within Training
+    images[5] = 128  # flat gray face
+    path = write_csv(tmp_path / "q.csv", csv_text(images, labels, usage))
+    r = quality_report(read_csv(path))
+    assert (r.public_in_training, r.private_in_training, r.private_in_public) == (1, 1, 1)
+    assert r.within_training == 2 and r.conflicting_groups >= 1 and r.near_blank == 1
+    assert r.near_blank_by_usage["Training"] == 1
+    groups = duplicate_groups(images)
+    assert groups[14] == groups[0] and groups[2] == groups[3] and groups[4] != groups[6]
