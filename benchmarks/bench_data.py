@@ -1,6 +1,6 @@
 """FER2013 loading speed: ferkit cold (parse), warm (cache) and the seed notebook's per-pixel loop.
 
-    python benchmarks/bench_data.py [--data PATH]
+python benchmarks/bench_data.py [--data PATH]
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, timed  # noqa: E402
+from common import report, timed
 
-from ferkit.data import load_fer2013, locate  # noqa: E402
+from ferkit.data import load_fer2013, locate
 
 
 def notebook_loop(path: Path) -> np.ndarray:

@@ -63,3 +63,61 @@ def _save(fig, out: str | Path) -> Path:
     fig.savefig(out)
     _pyplot().close(fig)
     return out
+
+
+def training_curves(phases: list[tuple[str, list[dict]]], out: str | Path) -> Path:
+    """Accuracy and loss, train and validation, across the phases of a run (a dashed line marks each phase)."""
+    plt = _pyplot()
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
+    offset = 0
+    for name, rows in phases:
+        epochs = [offset + int(r["epoch"]) + 1 for r in rows]
+        for ax, metric in ((ax_acc, "acc"), (ax_loss, "loss")):
+            for stage, style in (("train", "-"), ("val", "--")):
+                ys = [float(r.get(f"{stage}_{metric}", "nan") or "nan") for r in rows]
+                ax.plot(epochs, ys, style, label=f"{name} {stage}")
+        if offset:
+            for ax in (ax_acc, ax_loss):
+                ax.axvline(offset + 0.5, color="gray", lw=0.8, ls=":")
+        offset = max(epochs, default=offset)
+    for ax, title in ((ax_acc, "accuracy"), (ax_loss, "loss")):
+        ax.set_xlabel("epoch (all phases)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def confusion_matrix(cm: np.ndarray, out: str | Path, title: str = "Confusion matrix") -> Path:
+    """Row-normalised confusion matrix with counts in each cell."""
+    plt = _pyplot()
+    cm = np.asarray(cm)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            color = "white" if norm[i, j] > 0.5 else "black"
+            ax.text(j, i, f"{norm[i, j]:.2f}\n{cm[i, j]}", ha="center", va="center", fontsize=7, color=color)
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
+    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def probability_bars(probs: np.ndarray, out: str | Path, title: str = "") -> Path:
+    """The seed's per-face bar chart of the 7 expression probabilities."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=110)
+    bars = ax.bar(CLASS_NAMES, probs, color=["C3" if i == int(np.argmax(probs)) else "C0" for i in range(len(probs))])
+    ax.bar_label(bars, labels=[f"{p:.2f}" for p in probs], fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, out)

@@ -1,0 +1,44 @@
+"""Lightning callbacks of ferkit's own."""
+
+from __future__ import annotations
+
+import time
+
+import lightning as L
+
+
+class EpochLine(L.Callback):
+    """One line per epoch for logs (background runs have no terminal for a progress bar)."""
+
+    def __init__(self, phase: str) -> None:
+        self.phase, self.t0 = phase, time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.global_rank != 0:
+            return
+        m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        print(
+            f"[{self.phase}] epoch {trainer.current_epoch:3d}  train_loss {m.get('train_loss', float('nan')):.4f}  "
+            f"train_acc {m.get('train_acc', float('nan')):.4f}  val_loss {m.get('val_loss', float('nan')):.4f}  "
+            f"val_acc {m.get('val_acc', float('nan')):.4f}  lr {lr:.2e}  {time.perf_counter() - self.t0:.0f}s",
+            flush=True,
+        )
+
+
+class ResumePoint(L.Callback):
+    """Writes `path` when an epoch starts, i.e. once the previous epoch is complete in every respect.
+
+    Lightning counts a checkpoint written at the end of an epoch (ModelCheckpoint's last.ckpt) as mid-epoch,
+    and repeats that epoch on resume; from this one a resumed run replays exactly what an unbroken run does.
+    """
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch > 0:
+            trainer.save_checkpoint(self.path)

@@ -1,0 +1,120 @@
+"""Training recipes: dataclasses with defaults, filled from YAML, overridden by flags, saved with each run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ferkit.errors import require
+
+
+@dataclass
+class Augment:
+    """Keras ImageDataGenerator meaning: rotation in degrees, shift and zoom as fractions of the side."""
+
+    rotation: float = 0.0
+    shift: float = 0.0
+    zoom: float = 0.0
+    hflip: bool = False
+
+
+@dataclass
+class Phase:
+    """One fit: its data ("train", or "hard": the training images the model still gets wrong) and callbacks."""
+
+    name: str = "base"
+    data: str = "train"
+    epochs: int = 100
+    lr: float | None = None  # None: keep the optimizer's learning rate from the recipe
+    augment: Augment = field(default_factory=Augment)
+    early_stop_patience: int | None = 10  # on the monitored validation metric; None: no early stop
+    plateau_patience: int = 5  # ReduceLROnPlateau on validation loss
+    plateau_factor: float = 0.9
+    hard_val_fraction: float = 0.2  # "hard" phases: the part of the hard examples held out to validate
+
+
+@dataclass
+class TrainConfig:
+    name: str = "seed"
+    model: str = "seed_vgg"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    split: str = "official"  # official | notebook
+    seed: int = 42
+    batch_size: int = 64
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    label_smoothing: float = 0.0
+    monitor: str = "val_acc"
+    phases: list[Phase] = field(default_factory=lambda: [Phase()])
+    # engine
+    precision: str = "auto"  # auto: bf16-mixed where the processor has bf16, else 32-true
+    channels_last: bool = True
+    compile: bool = False
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    threads: int | None = None  # torch intra-op threads; None: torch's default
+    data: str | None = None
+    out: str = "runs"
+    limit: int | None = None  # use only the first N images of each split (smoke tests)
+
+
+def _build(cls, values: dict[str, Any]):
+    """A dataclass from a dict, recursing into nested dataclass fields; unknown keys are errors."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for key, value in values.items():
+        if key == "phases":
+            value = [_build(Phase, p) for p in value]
+        elif key == "augment" and isinstance(value, dict):
+            value = _build(Augment, value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _parse_value(text: str) -> Any:
+    yaml = require("yaml", "train")
+    return yaml.safe_load(text)
+
+
+def apply_override(values: dict[str, Any], assignment: str) -> None:
+    """`key=value` or `phases.1.epochs=5` into a nested dict (values parsed as YAML)."""
+    if "=" not in assignment:
+        raise ValueError(f"override {assignment!r} is not key=value")
+    key, text = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node: Any = values
+    for p in parts[:-1]:
+        node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = _parse_value(text)
+    else:
+        node[last] = _parse_value(text)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults <- YAML recipe <- `key=value` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        yaml = require("yaml", "train")
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    for o in overrides or []:
+        apply_override(values, o)
+    return _build(TrainConfig, values)
+
+
+def to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, values)

@@ -1,0 +1,82 @@
+"""Classification metrics in NumPy (no torch: the runtime and benchmarks use them too)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ferkit.labels import CLASS_NAMES
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, k: int = len(CLASS_NAMES)) -> np.ndarray:
+    """(k, k) int64: rows are true classes, columns predicted."""
+    return np.bincount(labels * k + preds, minlength=k * k).reshape(k, k)
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            ece += m.mean() * abs((pred[m] == labels[m]).mean() - conf[m].mean())
+    return float(ece)
+
+
+def classification_report(logits: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy, top-2, per-class precision/recall/F1, macro-F1, confusion (counts, row-normalised), ECE, NLL."""
+    probs = softmax(logits.astype(np.float64))
+    preds = probs.argmax(1)
+    cm = confusion_matrix(labels, preds)
+    tp = np.diag(cm).astype(float)
+    precision = np.divide(tp, cm.sum(0), out=np.zeros_like(tp), where=cm.sum(0) > 0)
+    recall = np.divide(tp, cm.sum(1), out=np.zeros_like(tp), where=cm.sum(1) > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=precision + recall > 0)
+    top2 = (np.argsort(-probs, axis=1)[:, :2] == labels[:, None]).any(1)
+    nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()
+    return {
+        "n": len(labels),
+        "accuracy": float((preds == labels).mean()),
+        "top2_accuracy": float(top2.mean()),
+        "macro_f1": float(f1.mean()),
+        "nll": float(nll),
+        "ece": expected_calibration_error(probs, labels),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(cm[i].sum()),
+            }
+            for i, name in enumerate(CLASS_NAMES)
+        },
+        "confusion": cm.tolist(),
+        "confusion_normalized": np.round(cm / np.maximum(cm.sum(1, keepdims=True), 1), 4).tolist(),
+    }
+
+
+def report_markdown(report: dict, title: str) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        f"n = {report['n']}; accuracy **{report['accuracy']:.4f}**; top-2 {report['top2_accuracy']:.4f}; "
+        f"macro-F1 {report['macro_f1']:.4f}; NLL {report['nll']:.4f}; ECE {report['ece']:.4f}",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in report["per_class"].items():
+        lines.append(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |")
+    lines += ["", "Confusion matrix (rows true, columns predicted):", "", "| | " + " | ".join(CLASS_NAMES) + " |"]
+    lines.append("|---" * (len(CLASS_NAMES) + 1) + "|")
+    for name, row in zip(CLASS_NAMES, report["confusion"], strict=True):
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,210 @@
+"""Training: a recipe is a list of phases, each one Lightning fit; every phase checkpoints and resumes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ferkit.batches import make_loader
+from ferkit.config import Phase, TrainConfig, to_dict
+from ferkit.data import FERDataset, Splits
+from ferkit.evaluate import predict_logits
+from ferkit.metrics import classification_report
+from ferkit.models import count_parameters, create_model
+
+
+def resolve_precision(cfg: TrainConfig) -> str:
+    """bf16-mixed where the hardware runs bf16 well (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), else fp32."""
+    if cfg.precision != "auto":
+        return cfg.precision
+    if torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda"):
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    try:
+        return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
+    except (AttributeError, RuntimeError):
+        return "32-true"
+
+
+@dataclass
+class PhaseData:
+    train: tuple[np.ndarray, np.ndarray]  # (N, 48, 48) uint8, (N,) int64
+    val: tuple[np.ndarray, np.ndarray]
+    note: dict
+
+
+def mine_hard_examples(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, precision: str) -> np.ndarray:
+    """Indices of the training images the model gets wrong (plain eval, no augmentation).
+
+    The notebook paired predictions on x_test with x_train by index — a bug; this mines the training set itself.
+    """
+    preds = predict_logits(model, images, precision=precision).argmax(1)
+    return np.flatnonzero(preds != labels)
+
+
+def phase_data(phase: Phase, splits: Splits, model, cfg: TrainConfig, precision: str) -> PhaseData:
+    train, val = splits.train, splits.val
+    if phase.data == "train":
+        return PhaseData((train.images, train.labels), (val.images, val.labels), {})
+    if phase.data != "hard":
+        raise ValueError(f"phase {phase.name}: data must be 'train' or 'hard', not {phase.data!r}")
+    hard = mine_hard_examples(model, train.images, train.labels, precision)
+    if len(hard) < 2:  # nothing left to learn from: the phase is skipped, and says so
+        return PhaseData((train.images[:0], train.labels[:0]), (val.images, val.labels), {"hard_examples": len(hard)})
+    order = np.random.default_rng(cfg.seed).permutation(hard)
+    n_val = max(1, round(len(order) * phase.hard_val_fraction))
+    fit_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
+    note = {"hard_examples": len(hard), "hard_train": len(fit_idx), "hard_val": len(val_idx)}
+    return PhaseData(
+        (train.images[fit_idx], train.labels[fit_idx]), (train.images[val_idx], train.labels[val_idx]), note
+    )
+
+
+def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from ferkit.callbacks import EpochLine
+
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=phase_dir / "checkpoints", filename="best", monitor=cfg.monitor, mode="max", save_last=True
+        ),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]
+    if phase.early_stop_patience is not None:
+        callbacks.append(EarlyStopping(monitor=cfg.monitor, mode="max", patience=phase.early_stop_patience))
+    interactive = sys.stderr.isatty()
+    if not interactive:
+        callbacks.append(EpochLine(phase.name))
+    else:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar())
+    return L.Trainer(
+        default_root_dir=phase_dir,
+        max_epochs=phase.epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        precision=precision,
+        callbacks=callbacks,
+        logger=CSVLogger(save_dir=phase_dir.parent, name=phase_dir.name, version=""),
+        use_distributed_sampler=False,  # our sampler shards itself, keeping the seeded order per epoch
+        enable_progress_bar=interactive,
+        enable_model_summary=False,
+        deterministic=False,
+        log_every_n_steps=50,
+    )
+
+
+def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir: Path, precision: str) -> dict:
+    """One phase: fit (resuming from last.ckpt if it exists), then keep the weights of its best validation epoch."""
+    from ferkit.lit import FERModule
+
+    module = FERModule(model.train(), cfg, phase)
+    if cfg.compile:
+        module.model.compile()
+    trainer = _trainer(cfg, phase, phase_dir, precision)
+    rank, world = trainer.global_rank, trainer.world_size
+    train_loader = make_loader(*data.train, cfg.batch_size, True, cfg.seed, rank, world)
+    val_loader = make_loader(*data.val, 512, False, cfg.seed)
+    last = phase_dir / "checkpoints" / "last.ckpt"
+    _keep_old_metrics(phase_dir)
+    t0 = time.perf_counter()
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
+    best = phase_dir / "checkpoints" / "best.ckpt"
+    if best.exists():
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        model.load_state_dict({k.removeprefix("model.").replace("_orig_mod.", ""): v for k, v in state.items()})
+    return {"epochs_run": trainer.current_epoch, "seconds": round(time.perf_counter() - t0, 1), "rank": rank}
+
+
+def _keep_old_metrics(phase_dir: Path) -> None:
+    """Lightning's CSVLogger overwrites metrics.csv on resume: move the earlier part aside (read back merged)."""
+    current = phase_dir / "metrics.csv"
+    if current.exists():
+        current.rename(phase_dir / f"metrics.{len(list(phase_dir.glob('metrics.*.csv')))}.csv")
+
+
+def _evaluate(model, ds: FERDataset, precision: str) -> dict:
+    r = classification_report(predict_logits(model, ds.images, precision=precision), ds.labels)
+    return {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "nll": r["nll"]}
+
+
+def train(cfg: TrainConfig, splits: Splits, run_dir: Path) -> dict:
+    """Run every phase of the recipe in order; a finished phase (done.json) is skipped on a rerun."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    precision = resolve_precision(cfg)
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, **cfg.model_args)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"config": to_dict(cfg), "precision": precision, "parameters": count_parameters(model), "phases": []}
+    rank = 0
+    for i, phase in enumerate(cfg.phases):
+        phase_dir = run_dir / f"{i}-{phase.name}"
+        done = phase_dir / "done.json"
+        if done.exists():
+            model.load_state_dict(torch.load(phase_dir / "weights.pt", map_location="cpu"))
+            summary["phases"].append(json.loads(done.read_text()))
+            continue
+        data = phase_data(phase, splits, model, cfg, precision)
+        if len(data.train[0]) == 0:
+            fitted = {"epochs_run": 0, "seconds": 0.0, "rank": rank, "skipped": "no training images for this phase"}
+        else:
+            fitted = fit_phase(model, cfg, phase, data, phase_dir, precision)
+        result = {"phase": phase.name, **data.note, **fitted}
+        model.cpu()
+        result["val"] = _evaluate(model, splits.val, precision)
+        rank = result.pop("rank")
+        if rank == 0:
+            phase_dir.mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), phase_dir / "weights.pt")
+            done.write_text(json.dumps(result, indent=2))
+        summary["phases"].append(result)
+    if rank == 0:  # under DDP every rank trains; one writes
+        save_model(model, cfg, summary, run_dir / "model.pt")
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def save_model(model, cfg: TrainConfig, summary: dict, path: Path) -> None:
+    """The final weights with the config that rebuilds them and the model's data contract."""
+    torch.save(
+        {
+            "model": cfg.model,
+            "model_args": cfg.model_args,
+            "pretrained_cfg": model.pretrained_cfg,
+            "config": to_dict(cfg),
+            "summary": summary,
+            "state_dict": model.state_dict(),
+        },
+        path,
+    )
+
+
+def load_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model from model.pt (or a Lightning .ckpt of a ferkit run); returns (model, checkpoint dict)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if "state_dict" in ckpt and "model" not in ckpt:  # Lightning checkpoint
+        config = ckpt["hyper_parameters"]["config"]
+        state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+        ckpt = {
+            "model": config["model"],
+            "model_args": config.get("model_args", {}),
+            "config": config,
+            "state_dict": state,
+        }
+    model = create_model(ckpt["model"], **ckpt.get("model_args", {}))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt

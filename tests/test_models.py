@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from ferkit.models import count_parameters, create_model, list_models
+
+
+def test_seed_vgg_matches_keras_parameter_count():
+    counts = count_parameters(create_model("seed_vgg"))
+    assert counts == {"trainable": 5_098_951, "bn_statistics": 3_840, "total": 5_102_791}
+
+
+def test_seed_vgg_keras_defaults():
+    m = create_model("seed_vgg")
+    bn = next(x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d))
+    assert bn.momentum == pytest.approx(0.01) and bn.eps == pytest.approx(1e-3)
+    conv = next(x for x in m.modules() if isinstance(x, torch.nn.Conv2d))
+    assert torch.count_nonzero(conv.bias) == 0
+    bound = (6 / (9 * 1 + 9 * 64)) ** 0.5  # Glorot uniform for a 3x3 conv 1 -> 64
+    assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.8 * bound
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_shape_and_contract(name):
+    m = create_model(name).eval()
+    c, h, w = m.pretrained_cfg["input_size"]
+    assert m(torch.rand(3, c, h, w)).shape == (3, 7)
+    assert len(m.pretrained_cfg["labels"]) == 7 and m.model_name == name
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_parameter_gets_a_gradient(name):
+    torch.manual_seed(0)
+    m = create_model(name).train()
+    loss = torch.nn.functional.cross_entropy(m(torch.rand(4, 1, 48, 48)), torch.arange(4))
+    loss.backward()
+    missing = [n for n, p in m.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+
+
+def test_unknown_model_lists_the_registry():
+    with pytest.raises(ValueError, match="seed_vgg"):
+        create_model("resnet9000")
