@@ -80,3 +80,28 @@ def report_markdown(report: dict, title: str) -> str:
     for name, row in zip(CLASS_NAMES, report["confusion"], strict=True):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T minimising the NLL of softmax(logits / T): calibrates without changing any argmax."""
+    logits = logits.astype(np.float64)
+
+    def nll(t: float) -> float:
+        p = softmax(logits, t)
+        return float(-np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, None)).mean())
+
+    # golden-section search on log T in [0.05, 20]; the NLL is unimodal in T
+    lo, hi = np.log(0.05), np.log(20.0)
+    g = (np.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = nll(np.exp(a)), nll(np.exp(b))
+    for _ in range(60):
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = nll(np.exp(a))
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = nll(np.exp(b))
+    return float(np.exp((lo + hi) / 2))

@@ -1,0 +1,106 @@
+"""Training throughput of a model on this machine: ferkit's Lightning step vs a plain fp32 PyTorch loop.
+
+python benchmarks/bench_train.py [--model seed_vgg] [--batch-size 64] [--steps 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report
+
+from ferkit.batches import make_loader
+from ferkit.config import Augment, Phase, TrainConfig
+from ferkit.lit import FERModule
+from ferkit.models import create_model
+from ferkit.train import resolve_precision
+
+
+class StepTimer(L.Callback):
+    """Seconds from batch `warmup` to the last batch."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.t0, self.t1, self.n = warmup, 0.0, 0.0, 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.warmup:
+            self.t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if batch_idx >= self.warmup:
+            self.t1, self.n = time.perf_counter(), self.n + len(batch[1])
+
+
+def ferkit_throughput(model_name: str, images, labels, batch: int, steps: int, augment: bool) -> tuple[float, str]:
+    cfg = TrainConfig(model=model_name, batch_size=batch)
+    precision = resolve_precision(cfg)
+    phase = Phase(epochs=1, augment=Augment(10, 0.1, 0.1, True) if augment else Augment())
+    model = create_model(model_name).to(memory_format=torch.channels_last)
+    timer = StepTimer(warmup=5)
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=steps,
+        limit_val_batches=1,
+        precision=precision,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    val = make_loader(images[:256], labels[:256], 256, False, 0)
+    trainer.fit(FERModule(model, cfg, phase), make_loader(images, labels, batch, True, 0), val)
+    return timer.n / (timer.t1 - timer.t0), precision
+
+
+def plain_fp32_throughput(model_name: str, images, labels, batch: int, steps: int) -> float:
+    """The baseline: the same model in a textbook fp32 loop (NCHW, no autocast)."""
+    model = create_model(model_name).train()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    x_all, y_all = torch.as_tensor(images), torch.as_tensor(labels)
+    n = 0
+    for step in range(steps):
+        if step == 5:
+            t0, n = time.perf_counter(), 0
+        idx = torch.randint(0, len(x_all), (batch,))
+        x = x_all[idx].unsqueeze(1).float() / 255
+        loss = F.cross_entropy(model(x), y_all[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        n += batch
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="seed_vgg")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=40)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4096, 48, 48), dtype=np.uint8)
+    labels = rng.integers(0, 7, 4096).astype(np.int64)
+    base = plain_fp32_throughput(args.model, images, labels, args.batch_size, args.steps)
+    fk, precision = ferkit_throughput(args.model, images, labels, args.batch_size, args.steps, augment=False)
+    fk_aug, _ = ferkit_throughput(args.model, images, labels, args.batch_size, args.steps, augment=True)
+    rows = [
+        {"loop": "plain PyTorch fp32 (NCHW)", "images/s": base, "ratio": 1.0},
+        {"loop": f"ferkit Lightning ({precision}, channels_last)", "images/s": fk, "ratio": fk / base},
+        {"loop": f"ferkit Lightning ({precision}) + batched augmentation", "images/s": fk_aug, "ratio": fk_aug / base},
+    ]
+    report(f"train_throughput_{args.model}", rows, {"batch_size": args.batch_size, "threads": torch.get_num_threads()})
+
+
+if __name__ == "__main__":
+    main()

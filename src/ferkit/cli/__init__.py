@@ -1,0 +1,85 @@
+"""`ferkit` command line: one word per stage. The only module that wires stages together."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ferkit import __version__
+from ferkit.cli.data_cmds import _add_data_args, cmd_data_download, cmd_data_info, cmd_data_plot
+from ferkit.cli.predict_cmds import add_predict_parsers
+from ferkit.cli.train_cmds import cmd_evaluate, cmd_train
+from ferkit.errors import FerkitError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferkit", description="Facial-expression recognition on FER2013.")
+    parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
+    stages = parser.add_subparsers(dest="stage", required=True, metavar="COMMAND")
+
+    data = stages.add_parser("data", help="inspect, plot or download FER2013").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    info = data.add_parser("info", help="counts per split and class, duplicates, blank images, layout")
+    _add_data_args(info)
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(func=cmd_data_info)
+    plot = data.add_parser("plot", help="class histogram and a sample grid as PNG")
+    _add_data_args(plot)
+    plot.add_argument("--out", required=True, help="folder for the PNG files")
+    plot.add_argument("--per-class", type=int, default=8, help="sample faces per class (default 8)")
+    plot.set_defaults(func=cmd_data_plot)
+    dl = data.add_parser("download", help="download FER2013 from Kaggle (needs Kaggle credentials)")
+    dl.add_argument("--dest", default=str(Path.home() / ".cache" / "ferkit" / "fer2013"), help="target folder")
+    dl.set_defaults(func=cmd_data_download)
+
+    tr = stages.add_parser("train", help="train a recipe (configs/*.yaml); resumes an interrupted run")
+    tr.add_argument("--config", help="recipe YAML, e.g. configs/seed.yaml")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe key (phases.0.epochs=5)")
+    tr.add_argument("--data", help="FER2013 file or folder")
+    tr.add_argument("--split", choices=("official", "notebook"), help="official (default) or the notebook's 80/20")
+    tr.add_argument("--epochs", type=int, help="cap every phase at this many epochs")
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--limit", type=int, help="use only the first N images of each split (smoke runs)")
+    tr.add_argument("--threads", type=int, help="torch CPU threads")
+    tr.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
+    tr.add_argument("--devices", help="devices per node (Lightning), e.g. 2")
+    tr.add_argument("--num-nodes", type=int, help="nodes for multi-node DDP (Lightning)")
+    tr.add_argument("--strategy", help="auto, ddp, ddp_spawn, ... (Lightning)")
+    tr.add_argument("--run-dir", help="run folder (default runs/<name>-<split>-s<seed>); rerun to resume")
+    tr.set_defaults(func=cmd_train)
+
+    ev = stages.add_parser(
+        "evaluate", help="accuracy, per-class P/R/F1, confusion matrix, curves (JSON, Markdown, PNG)"
+    )
+    ev.add_argument("model", help="a run's model.pt (or a Lightning .ckpt)")
+    ev.add_argument(
+        "--split",
+        choices=("val", "test"),
+        default="val",
+        help="val (PublicTest) for every decision; test (PrivateTest) once per final model",
+    )
+    ev.add_argument("--protocol", choices=("official", "notebook"), help="default: the one the model was trained on")
+    ev.add_argument("--data", help="FER2013 file or folder (default: the run's)")
+    ev.add_argument("--tta", action="store_true", help="average the logits of each face and its mirror image")
+    ev.add_argument("--precision", default="32-true", help="32-true (default) or bf16-mixed")
+    ev.add_argument("--out", help="output folder (default: <run>/eval-<split>)")
+    ev.set_defaults(func=cmd_evaluate)
+    add_predict_parsers(stages)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FerkitError as e:
+        print(f"ferkit: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

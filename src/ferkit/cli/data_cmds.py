@@ -1,0 +1,95 @@
+"""`ferkit data` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from ferkit.labels import CLASS_NAMES
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="FER2013 file or folder (default: $FERKIT_DATA, then ../shared/datasets/fer2013)")
+    p.add_argument("--layout", help="force the layout: fer2013-csv, icml-csv, train-csv, test-csv or folder")
+    p.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="bad rows: stop (default) or skip")
+    p.add_argument("--no-cache", action="store_true", help="parse the source again instead of using the cache")
+
+
+def _load(args: argparse.Namespace):
+    from ferkit.data import load_fer2013
+
+    ds = load_fer2013(args.data, layout=args.layout, on_error=args.on_error, use_cache=not args.no_cache)
+    if ds.skipped:
+        print(f"warning: skipped {len(ds.skipped)} bad rows; first: {ds.skipped[0].where}: {ds.skipped[0].reason}")
+    return ds
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ferkit.data import quality_report
+
+    ds = _load(args)
+    report = quality_report(ds)
+    usages = ds.usage_names()
+    if args.json:
+        counts = {u: ds.subset(u).class_counts().tolist() for u in usages}
+        print(
+            json.dumps(
+                {
+                    "source": ds.source,
+                    "layout": ds.layout,
+                    "rows": len(ds),
+                    "classes": list(CLASS_NAMES),
+                    "counts": counts,
+                    "quality": asdict(report),
+                    "skipped": len(ds.skipped),
+                },
+                indent=2,
+            )
+        )
+        return 0
+    table = Table(title=f"FER2013 — {ds.source} ({ds.layout}, {len(ds)} rows)")
+    for col in ("split", *CLASS_NAMES, "total"):
+        table.add_column(col, justify="right")
+    for u in usages:
+        part = ds.subset(u)
+        counts = part.class_counts()
+        cells = [str(int(c)) for c in counts] if part.labeled else ["-"] * len(CLASS_NAMES)
+        table.add_row(u, *cells, str(len(part)))
+    console = Console(width=max(Console().width, 110))
+    console.print(table)
+    console.print(
+        f"exact duplicates: {report.within_training} Training images repeat within Training; "
+        f"{report.public_in_training} PublicTest and {report.private_in_training} PrivateTest images also appear "
+        f"in Training; {report.private_in_public} PrivateTest images appear in PublicTest; "
+        f"{report.conflicting_groups} duplicate groups carry conflicting labels.\n"
+        f"near-blank images (pixel std < 3): {report.near_blank} {report.near_blank_by_usage}\n"
+        f"skipped rows: {len(ds.skipped)}. The official test sets are kept as they are (published numbers include "
+        "the duplicates)."
+    )
+    return 0
+
+
+def cmd_data_plot(args: argparse.Namespace) -> int:
+    from ferkit import plots
+
+    ds = _load(args)
+    out = Path(args.out)
+    counts = {u: ds.subset(u).class_counts() for u in ds.usage_names() if ds.subset(u).labeled}
+    written = [plots.class_histogram(counts, out / "class_histogram.png")]
+    labeled = ds.select(ds.labels >= 0)
+    written.append(plots.sample_grid(labeled.images, labeled.labels, out / "samples.png", per_class=args.per_class))
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from ferkit.data.download import download
+
+    print(download(args.dest))
+    return 0

@@ -1,0 +1,116 @@
+"""`ferkit train / evaluate` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.cli.data_cmds import _load  # noqa: F401
+
+
+def _limit(ds, n: int | None):
+    return ds if n is None else ds.select(slice(0, n))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ferkit.config import load_config, to_dict
+    from ferkit.data import load_fer2013, make_splits
+    from ferkit.train import train
+
+    overrides = list(args.set or [])
+    for flag in ("seed", "devices", "num_nodes", "strategy", "accelerator", "batch_size", "limit", "threads", "split"):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{flag}={getattr(args, flag)}")
+    if args.data:
+        overrides.append(f"data={args.data}")
+    cfg = load_config(args.config, overrides)
+    if args.epochs is not None:
+        for phase in cfg.phases:
+            phase.epochs = args.epochs
+    splits = make_splits(load_fer2013(cfg.data), cfg.split, seed=cfg.seed)
+    if cfg.limit:
+        splits.train, splits.val, splits.test = (_limit(p, cfg.limit) for p in (splits.train, splits.val, splits.test))
+    run_dir = Path(args.run_dir or Path(cfg.out) / f"{cfg.name}-{cfg.split}-s{cfg.seed}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    summary = train(cfg, splits, run_dir)
+    _print_summary(summary, run_dir)
+    return 0
+
+
+def _print_summary(summary: dict, run_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{run_dir} ({summary['precision']}, {summary['parameters']['trainable']:,} parameters)")
+    for col in ("phase", "epochs", "seconds", "hard examples", "val accuracy", "val macro-F1"):
+        table.add_column(col, justify="right")
+    for p in summary["phases"]:
+        table.add_row(
+            p["phase"],
+            str(p["epochs_run"]),
+            str(p["seconds"]),
+            str(p.get("hard_examples", "-")),
+            f"{p['val']['accuracy']:.4f}",
+            f"{p['val']['macro_f1']:.4f}",
+        )
+    Console(width=120).print(table)
+    print(f"model: {run_dir / 'model.pt'}")
+
+
+def _read_metrics(phase_dir: Path) -> list[dict]:
+    """Per-epoch rows of a phase's metrics.csv (Lightning logs train and val on separate rows)."""
+    import csv
+
+    # metrics.N.csv are the parts written before each resume, oldest first; metrics.csv is the latest.
+    parts = [*sorted(phase_dir.glob("metrics.*.csv"), key=lambda p: int(p.suffixes[0][1:])), phase_dir / "metrics.csv"]
+    by_epoch: dict[int, dict] = {}
+    for path in (p for p in parts if p.exists()):
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                if row.get("epoch"):
+                    merged = by_epoch.setdefault(int(row["epoch"]), {"epoch": row["epoch"]})
+                    merged.update({k: v for k, v in row.items() if v not in ("", None)})
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ferkit import plots
+    from ferkit.data import load_fer2013, make_splits
+    from ferkit.evaluate import predict_logits
+    from ferkit.metrics import classification_report, report_markdown
+    from ferkit.train import load_model
+
+    model, ckpt = load_model(args.model)
+    config = ckpt.get("config", {})
+    split = args.protocol or config.get("split", "official")
+    splits = make_splits(load_fer2013(args.data or config.get("data")), split, seed=config.get("seed", 42))
+    part = {"val": splits.val, "test": splits.test}[args.split]
+    usage = (
+        "PublicTest"
+        if split == "official" and args.split == "val"
+        else "PrivateTest"
+        if split == "official"
+        else f"{split} {args.split}"
+    )
+    logits = predict_logits(model, part.images, precision=args.precision, tta=args.tta)
+    report = classification_report(logits, part.labels)
+    report.update({"model": str(args.model), "protocol": split, "split": args.split, "usage": usage, "tta": args.tta})
+    out = Path(args.out or Path(args.model).parent / f"eval-{args.split}{'-tta' if args.tta else ''}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    title = f"{Path(args.model).parent.name}: {usage}{' (flip TTA)' if args.tta else ''}"
+    (out / "report.md").write_text(report_markdown(report, title))
+    plots.confusion_matrix(np.asarray(report["confusion"]), out / "confusion.png", title)
+    run_dir = Path(args.model).parent
+    phases = [(d.name.split("-", 1)[-1], _read_metrics(d)) for d in sorted(run_dir.glob("[0-9]*-*")) if d.is_dir()]
+    if any(rows for _, rows in phases):
+        plots.training_curves(phases, out / "training_curves.png")
+    print(report_markdown(report, title))
+    print(f"wrote {out}")
+    return 0

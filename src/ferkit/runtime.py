@@ -1,0 +1,149 @@
+"""The torch-free recognizer: ONNX Runtime + YuNet faces + the model's own metadata."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferkit.errors import FerkitError
+from ferkit.faces import Detection, FaceDetector, align_face
+from ferkit.metrics import softmax
+from ferkit.preprocess import ImageError, faces_to_input, load_image, resize_face, to_gray
+
+# Images this small are face crops already (FER2013 is 48x48): they are classified without detection.
+CROP_MAX_SIDE = 64
+MIN_CROP_SIDE = 8
+DEFAULT_MODEL = "ferkit_default.onnx"
+# Keys every ferkit ONNX file carries in its metadata_props; nothing is inferred from the file name.
+REQUIRED_METADATA = ("ferkit_contract",)
+
+
+class ModelFileError(FerkitError, ValueError):
+    """A model file that cannot be loaded or lacks ferkit's metadata."""
+
+
+@dataclass
+class Face:
+    box: tuple[int, int, int, int]  # x, y, w, h in the input image
+    eyes: tuple[tuple[float, float], tuple[float, float]] | None  # (subject's right, left); None for crops
+    score: float  # detection confidence (1.0 for a given crop)
+    probabilities: dict[str, float]
+    expression: str
+    crop: np.ndarray = field(repr=False, default=None)  # (48, 48) uint8, what the model saw
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": list(self.box),
+            "eyes": [list(e) for e in self.eyes] if self.eyes else None,
+            "score": round(self.score, 4),
+            "expression": self.expression,
+            "probabilities": {k: round(v, 5) for k, v in self.probabilities.items()},
+        }
+
+
+def default_model_path() -> Path:
+    return Path(str(files("ferkit") / "weights" / DEFAULT_MODEL))
+
+
+class Recognizer:
+    """`Recognizer.default().predict("photo.jpg")` -> one Face per face found."""
+
+    def __init__(self, session, contract: dict, metadata: dict, source: str) -> None:
+        self.session, self.contract, self.metadata, self.source = session, contract, metadata, source
+        self.labels: tuple[str, ...] = tuple(contract["labels"])
+        self.temperature = float(contract.get("temperature", 1.0))
+        self.margin = float(contract.get("face_margin", 1.0))
+        self._input = session.get_inputs()[0].name
+        self._detector: FaceDetector | None = None
+
+    @classmethod
+    def from_file(cls, path: str | Path, threads: int | None = None) -> Recognizer:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such model file")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise ModelFileError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
+        meta = dict(session.get_modelmeta().custom_metadata_map)
+        missing = [k for k in REQUIRED_METADATA if k not in meta]
+        if missing:
+            raise ModelFileError(
+                f"{path}: not a ferkit model (metadata lacks {', '.join(missing)}); export it with ferkit"
+            )
+        return cls(session, json.loads(meta["ferkit_contract"]), meta, str(path))
+
+    @classmethod
+    def default(cls, threads: int | None = None) -> Recognizer:
+        path = default_model_path()
+        if not path.is_file():
+            raise ModelFileError(f"the bundled model is missing from this install ({path})")
+        return cls.from_file(path, threads)
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:
+            self._detector = FaceDetector()
+        return self._detector
+
+    def logits(self, faces: np.ndarray) -> np.ndarray:
+        """(N, 48, 48) uint8 -> (N, 7) float32 logits, in one ONNX call."""
+        if len(faces) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self.session.run(None, {self._input: faces_to_input(faces)})[0]
+
+    def probabilities(self, faces: np.ndarray) -> np.ndarray:
+        """(N, 48, 48) uint8 -> (N, 7) calibrated probabilities (the model's temperature applied)."""
+        return softmax(self.logits(faces).astype(np.float64), self.temperature).astype(np.float32)
+
+    def find_faces(self, image: Any, crop: bool | None = None) -> list[tuple[np.ndarray, Detection | None, tuple]]:
+        """(48x48 face, detection or None, box) for each face. crop=None decides: small images are crops."""
+        img = load_image(image)
+        h, w = img.shape[:2]
+        is_crop = crop if crop is not None else max(h, w) <= CROP_MAX_SIDE
+        gray = to_gray(img)
+        if is_crop:
+            if min(h, w) < MIN_CROP_SIDE:
+                raise ImageError(f"image is {w}x{h}: too small to be a face crop (at least {MIN_CROP_SIDE} px a side)")
+            return [(resize_face(gray), None, (0, 0, w, h))]
+        return [
+            (align_face(gray, d, self.margin), d, tuple(round(v) for v in d.box)) for d in self.detector.detect(img)
+        ]
+
+    def predict(self, image: Any, crop: bool | None = None) -> list[Face]:
+        """One image (path, bytes, array, PIL) -> a Face per face found, best detection first; [] when none."""
+        return self.predict_batch([image], crop)[0]
+
+    def predict_batch(self, images: list[Any], crop: bool | None = None) -> list[list[Face]]:
+        """Many images; all their faces go through the model in one ONNX call."""
+        found = [self.find_faces(im, crop) for im in images]
+        flat = [f for per_image in found for f in per_image]
+        probs = self.probabilities(np.stack([f[0] for f in flat])) if flat else np.zeros((0, 7))
+        out, k = [], 0
+        for per_image in found:
+            faces = []
+            for face, det, box in per_image:
+                p = probs[k]
+                k += 1
+                faces.append(
+                    Face(
+                        box=box,
+                        eyes=(det.right_eye, det.left_eye) if det else None,
+                        score=det.score if det else 1.0,
+                        probabilities={n: float(v) for n, v in zip(self.labels, p, strict=True)},
+                        expression=self.labels[int(np.argmax(p))],
+                        crop=face,
+                    )
+                )
+            out.append(faces)
+        return out
