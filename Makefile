@@ -20,6 +20,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ferkit data info
 	$(BIN)/ferkit data plot --out runs/data-plots
+	$(BIN)/ferkit demo --out runs/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks

@@ -4,6 +4,7 @@ import io
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,7 +64,7 @@ def test_photo_detects_aligns_and_classifies(tiny_onnx, photo):
     faces = rec.predict(photo)
     assert len(faces) == 1
     f = faces[0]
-    x, y, w, h = f.box
+    x, y, w, _h = f.box
     assert 150 < x < 220 and 100 < y < 160 and w > 120 and f.score > 0.8
     (rx, ry), (lx, ly) = f.eyes
     assert rx < lx and abs(ry - ly) < 10
@@ -72,7 +73,7 @@ def test_photo_detects_aligns_and_classifies(tiny_onnx, photo):
     # every input form gives the same answer
     from PIL import Image
 
-    raw = open(photo, "rb").read()
+    raw = Path(photo).read_bytes()
     bgr = load_image(photo)
     for form in (raw, bgr, Image.open(io.BytesIO(raw)), bgr.astype(np.float32) / 255):
         other = rec.predict(form)[0]
@@ -125,7 +126,7 @@ def test_bad_inputs_get_clear_errors(tiny_onnx, bad, message):
 
 def test_truncated_jpeg_and_tiny_images(tiny_onnx, photo):
     rec = Recognizer.from_file(tiny_onnx)
-    raw = open(photo, "rb").read()
+    raw = Path(photo).read_bytes()
     with pytest.raises(ImageError, match="truncated or corrupt"):
         rec.predict(raw[: len(raw) // 3])
     with pytest.raises(ImageError, match="too small to be a face crop"):

@@ -1,0 +1,94 @@
+"""`ferkit predict` and `ferkit export` through the real CLI."""
+
+import csv
+import io
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from conftest import make_faces
+from test_runtime import photo, tiny_model, tiny_onnx  # noqa: F401  (shared fixtures)
+
+from ferkit.cli import main
+
+
+@pytest.fixture
+def inputs(tmp_path, photo):  # noqa: F811
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(photo, d / "hopper.jpg")
+    cv2.imwrite(str(d / "crop.png"), make_faces(1)[0][0])
+    frame = cv2.resize(cv2.imread(photo), (256, 320))
+    writer = cv2.VideoWriter(str(d / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (256, 320))
+    for _ in range(10):
+        writer.write(frame)
+    writer.release()
+    return d
+
+
+def test_predict_folder_with_video_as_json(inputs, tiny_onnx, capsys):  # noqa: F811
+    assert main(["predict", str(inputs), "--model", str(tiny_onnx), "--every", "5", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    by_source = {}
+    for r in records:
+        by_source.setdefault(r["source"].rsplit("/", 1)[-1], []).append(r)
+    assert [r["frame"] for r in by_source["clip.avi"]] == [0, 5]
+    assert by_source["hopper.jpg"][0]["face"] == 0 and len(by_source["hopper.jpg"][0]["probabilities"]) == 7
+    assert by_source["crop.png"][0]["box"] == [0, 0, 48, 48]
+
+
+def test_predict_glob_csv_annotate_chart(inputs, tiny_onnx, tmp_path, capsys):  # noqa: F811
+    args = [
+        "predict",
+        str(inputs / "*.jpg"),
+        "--model",
+        str(tiny_onnx),
+        "--csv",
+        "--annotate",
+        str(tmp_path / "ann"),
+        "--chart",
+        str(tmp_path / "charts"),
+    ]
+    assert main(args) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:3] == ["source", "frame", "face"] and rows[0][-7:][0] == "angry" and len(rows) == 2
+    assert abs(sum(float(v) for v in rows[1][-7:]) - 1) < 1e-3
+    annotated = cv2.imread(str(tmp_path / "ann" / "hopper.jpg"))
+    assert annotated is not None and annotated.shape[:2] == cv2.imread(str(inputs / "hopper.jpg")).shape[:2]
+    assert (tmp_path / "charts" / "hopper_face0.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_reports_bad_files_and_no_faces(tmp_path, tiny_onnx, capsys):  # noqa: F811
+    (tmp_path / "bad.jpg").write_bytes(b"garbage")
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((240, 320), 128, np.uint8))
+    assert main(["predict", str(tmp_path / "blank.png"), str(tmp_path / "bad.jpg"), "--model", str(tiny_onnx)]) == 1
+    captured = capsys.readouterr()
+    assert "bad.jpg: not an image" in captured.err and "no face" in captured.out
+    assert main(["predict", str(tmp_path / "nothing*.jpg"), "--model", str(tiny_onnx)]) == 2
+    assert "matches no file" in capsys.readouterr().err
+
+
+def test_export_cli_writes_metadata_and_checks_parity(tmp_path, fer_csv, tiny_model, capsys):  # noqa: F811
+    import torch
+
+    from ferkit.config import TrainConfig, to_dict
+    from ferkit.runtime import Recognizer
+
+    ckpt = tmp_path / "model.pt"
+    torch.save(
+        {
+            "model": "seed_vgg",
+            "model_args": {},
+            "config": to_dict(TrainConfig(data=str(fer_csv))),
+            "state_dict": tiny_model.state_dict(),
+        },
+        ckpt,
+    )
+    out = tmp_path / "exported.onnx"
+    assert main(["export", str(ckpt), "--out", str(out), "--temperature", "1.3"]) == 0
+    assert "max_abs_prob_diff" in capsys.readouterr().out
+    rec = Recognizer.from_file(out)
+    assert rec.temperature == 1.3 and rec.metadata["model_name"] == "seed_vgg"
+    assert json.loads(rec.metadata["training_data"])["selection"] == "PublicTest"
