@@ -41,3 +41,17 @@ def test_known_duplicates(real):
         44,
         51,
     )
+
+
+def test_bundled_model_through_predict_matches_its_evaluation(real):
+    """FER2013 crops fed through Recognizer.predict score what the torch evaluation path reported."""
+    import json
+
+    from ferkit.runtime import Recognizer
+
+    rec = Recognizer.default()
+    test = real[1].subset("PrivateTest")
+    results = rec.predict_batch(list(test.images))  # 48x48 inputs: classified as crops
+    preds = np.array([rec.labels.index(r[0].expression) for r in results])
+    reported = json.loads(rec.metadata["evaluation"])["PrivateTest"]["accuracy"]
+    assert abs(float((preds == test.labels).mean()) - reported) <= 1 / len(test)

@@ -58,6 +58,21 @@ def video_frames(path: Path, every: int) -> Iterator[tuple[int, np.ndarray]]:
         cap.release()
 
 
+def _work_units(files: list[Path], every: int) -> int:
+    """Progress total: 1 per image, 1 per sampled frame of each video."""
+    import cv2
+
+    total = 0
+    for f in files:
+        if f.suffix.lower() in VIDEO_EXT:
+            cap = cv2.VideoCapture(str(f))
+            total += max(1, -(-int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) // every))
+            cap.release()
+        else:
+            total += 1
+    return total
+
+
 def _frames(files: list[Path], every: int) -> Iterator[tuple[Path, int | None, object]]:
     for f in files:
         if f.suffix.lower() in VIDEO_EXT:
@@ -95,7 +110,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     crop = True if args.crop else False if args.detect else None
     files = expand_inputs(args.inputs)
     records, errors = [], 0
-    with progress("predicting", total=len(files)) as advance:
+    with progress("predicting", total=_work_units(files, args.every)) as advance:
         for path, frame, image in _frames(files, args.every):
             try:
                 faces = rec.predict(image, crop=crop)
@@ -118,8 +133,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 _annotate(image, faces, Path(args.annotate) / f"{_stem(path, frame)}.jpg")
             if not faces:
                 records.append({"source": str(path), "frame": frame, "face": None, "expression": None})
-            if frame is None:
-                advance()
+            advance()
     _print_records(records, args, rec.labels)
     return 1 if errors else 0  # the good inputs are still reported; the status says some failed
 

@@ -36,14 +36,21 @@ def keras_block(cin: int, cout: int, first_padding: int, dropout: float) -> nn.S
 class SeedVGG(nn.Module):
     """48 -> 46 (valid conv) -> 22 -> 10 -> 4 -> 1 spatially; 5,098,951 trainable parameters."""
 
-    def __init__(self, num_classes: int = 7, in_chans: int = 1, widths=(64, 128, 256, 512), dropout: float = 0.3):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_chans: int = 1,
+        widths=(64, 128, 256, 512),
+        dropout: float = 0.3,
+        head=(512, 256, 64),
+    ):
         super().__init__()
         blocks, cin = [], in_chans
         for i, w in enumerate(widths):
             blocks.append(keras_block(cin, w, first_padding=0 if i == 0 else 1, dropout=dropout))
             cin = w
         self.features = nn.Sequential(*blocks)
-        dims = (cin, 512, 256, 64)
+        dims = (cin, *head)
         head: list[nn.Module] = [nn.Flatten()]
         for a, b in itertools.pairwise(dims):
             head += [nn.Linear(a, b), nn.ReLU(inplace=True), nn.Dropout(dropout)]
@@ -66,3 +73,9 @@ class SeedVGG(nn.Module):
 @register_model
 def seed_vgg(**kwargs) -> SeedVGG:
     return SeedVGG(**kwargs)
+
+
+@register_model
+def seed_vgg_tiny(**kwargs) -> SeedVGG:
+    """The seed architecture at 1/8 width, for fast tests of training and every export."""
+    return SeedVGG(**{"widths": (8, 16, 32, 64), "head": (64, 32, 16), **kwargs})

@@ -1,0 +1,110 @@
+"""Every export format on a tiny trained model, checked through its own runtime."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import csv_text, make_faces, write_csv
+
+from ferkit.cli import main
+from ferkit.config import TrainConfig, to_dict
+from ferkit.errors import FerkitError
+from ferkit.export import torch_probabilities
+from ferkit.models import create_model
+
+pytest.importorskip("litert_torch", reason="LiteRT exports need the export extra")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """seed_vgg_tiny fitted for a few epochs on faces whose brightness encodes the class, and its data."""
+    root = tmp_path_factory.mktemp("trained")
+    images, labels, usage = make_faces(140, seed=7)
+    csv = write_csv(root / "fer2013.csv", csv_text(images, labels, usage))
+    torch.manual_seed(0)
+    model = create_model("seed_vgg_tiny", dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    x, y = torch.from_numpy(images[:, None].astype(np.float32) / 255), torch.from_numpy(labels)
+    for _ in range(20):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # Keras's BN momentum (0.99) needs many more steps than this: re-estimate the statistics in one pass.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    with torch.no_grad():
+        model(x)
+    model.eval()
+    assert (model(x).argmax(1) == y).float().mean() > 0.9
+    ckpt = root / "model.pt"
+    torch.save(
+        {
+            "model": "seed_vgg_tiny",
+            "model_args": {"dropout": 0.0},
+            "config": to_dict(TrainConfig(data=str(csv))),
+            "state_dict": model.state_dict(),
+        },
+        ckpt,
+    )
+    return ckpt, model, images
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "onnx-int8", "tflite", "tflite-fp16", "tflite-int8"])
+def test_export_format_through_its_runtime(trained, tmp_path, fmt, capsys):
+    ckpt, model, images = trained
+    out = tmp_path / f"m.{fmt}"
+    assert main(["export", str(ckpt), "--format", fmt, "--out", str(out)]) == 0
+    assert "check against torch" in capsys.readouterr().out
+    want = torch_probabilities(model, images)
+    if fmt.startswith("onnx"):
+        from ferkit.runtime import Recognizer
+
+        rec = Recognizer.from_file(out)
+        got = rec.probabilities(images)
+        assert rec.labels[0] == "angry" and json.loads(rec.metadata["ferkit_contract"])["input"]["shape"][1:] == [
+            1,
+            48,
+            48,
+        ]
+    else:
+        from ferkit.metrics import softmax
+        from ferkit.tflite_runtime import TFLiteModel
+
+        tfl = TFLiteModel(out)
+        got = softmax(tfl.logits(images).astype(np.float64))
+        sidecar = json.loads(out.with_name(out.name + ".json").read_text())
+        assert sidecar["ferkit_contract"]["labels"][6] == "neutral" and tfl.contract["output"]["name"] == "logits"
+        assert sidecar["tensors"]["input"]["shape"] == [1, 1, 48, 48]
+    if fmt in ("onnx", "tflite"):
+        assert np.abs(got - want).max() < 1e-4
+    elif fmt == "tflite-fp16":
+        assert np.abs(got - want).max() < 1e-2
+    else:
+        assert (got.argmax(1) == want.argmax(1)).mean() >= 0.99
+
+
+def test_int8_check_refuses_a_bad_quantisation(trained, tmp_path):
+    from ferkit.export import ExportError, check_int8_agreement
+
+    _, model, images = trained
+    shuffled = np.roll(torch_probabilities(model, images), 1, axis=1)
+    with pytest.raises(ExportError, match="agrees with torch on only"):
+        check_int8_agreement(model, shuffled, images, "tflite-int8")
+
+
+def test_truncated_tflite_is_a_clear_error(trained, tmp_path):
+    from ferkit.tflite_runtime import TFLiteModel
+
+    ckpt, _, _ = trained
+    out = tmp_path / "m.tflite"
+    assert main(["export", str(ckpt), "--format", "tflite", "--out", str(out)]) == 0
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(out.read_bytes()[: out.stat().st_size // 3])
+    with pytest.raises(FerkitError, match="not a loadable LiteRT model"):
+        TFLiteModel(broken)
+    with pytest.raises(FerkitError, match="no such model file"):
+        TFLiteModel(tmp_path / "missing.tflite")
