@@ -108,3 +108,11 @@ def test_truncated_tflite_is_a_clear_error(trained, tmp_path):
         TFLiteModel(broken)
     with pytest.raises(FerkitError, match="no such model file"):
         TFLiteModel(tmp_path / "missing.tflite")
+
+
+def test_coreml_structure(trained, tmp_path, capsys):
+    pytest.importorskip("coremltools", reason="the coreml extra (pip install 'ferkit[coreml]') is not installed")
+    ckpt, _, _ = trained
+    out = tmp_path / "m.mlpackage"
+    assert main(["export", str(ckpt), "--format", "coreml", "--out", str(out)]) == 0
+    assert "'numerically_checked': False" in capsys.readouterr().out and out.is_dir()

@@ -42,13 +42,14 @@ def _metadata(model, ckpt: dict, contract: dict, evaluation: dict, source: str) 
     }
 
 
-FORMATS = ("onnx", "onnx-int8", "tflite", "tflite-fp16", "tflite-int8")
+FORMATS = ("onnx", "onnx-int8", "tflite", "tflite-fp16", "tflite-int8", "coreml")
 SUFFIX = {
     "onnx": ".onnx",
     "onnx-int8": ".int8.onnx",
     "tflite": ".tflite",
     "tflite-fp16": ".fp16.tflite",
     "tflite-int8": ".int8.tflite",
+    "coreml": ".mlpackage",
 }
 
 
@@ -74,6 +75,10 @@ def export_checkpoint(
     parity_faces = splits.val.images[:PARITY_FACES]
     if fmt == "onnx":
         return export_onnx(model, out, meta, parity_faces)
+    if fmt == "coreml":
+        from ferkit.export_coreml import export_coreml
+
+        return export_coreml(model, out, meta)
     calib = calibration_faces(splits.train.images, splits.train.labels)
     work = Path(tempfile.mkdtemp(prefix="ferkit-export-"))
     if fmt == "onnx-int8":

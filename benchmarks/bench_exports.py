@@ -1,0 +1,88 @@
+"""Every export format of one trained model: size, PrivateTest accuracy, agreement with torch, batch-1 latency.
+
+python benchmarks/bench_exports.py MODEL.pt_or_ckpt [--data PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report
+
+from ferkit.cli.export_cmds import FORMATS, SUFFIX, _splits_for, export_checkpoint
+from ferkit.export import torch_probabilities
+from ferkit.train import load_model
+
+
+def runner(fmt: str, path: Path):
+    """A function (N, 48, 48) uint8 -> (N, 7) logits through the format's own runtime."""
+    if fmt.startswith("onnx"):
+        from ferkit.runtime import Recognizer
+
+        return Recognizer.from_file(path).logits
+    from ferkit.tflite_runtime import TFLiteModel
+
+    return TFLiteModel(path).logits
+
+
+def batch1_ms(fn, faces: np.ndarray, runs: int = 200) -> list[float]:
+    for i in range(10):
+        fn(faces[i : i + 1])
+    out = []
+    for i in range(runs):
+        t = time.perf_counter()
+        fn(faces[i % len(faces) : i % len(faces) + 1])
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--data")
+    args = ap.parse_args()
+    model, ckpt = load_model(args.model)
+    test = _splits_for(ckpt, args.data).test
+    want = torch_probabilities(model, test.images)
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="ferkit-bench-"))
+    for fmt in (f for f in FORMATS if f != "coreml"):  # Core ML cannot run on Linux
+        out = work / f"model{SUFFIX[fmt]}"
+        export_checkpoint(Path(args.model), out, args.data, fmt=fmt)
+        fn = runner(fmt, out)
+        got = fn(test.images)
+        ms = batch1_ms(fn, test.images)
+        rows.append(
+            {
+                "format": fmt,
+                "MB": out.stat().st_size / 1e6,
+                "PrivateTest acc": float((got.argmax(1) == test.labels).mean()),
+                "top-1 agreement": float((got.argmax(1) == want.argmax(1)).mean()),
+                "ms/face median": statistics.median(ms),
+                "ms/face p90": float(np.percentile(ms, 90)),
+            }
+        )
+    rows.insert(
+        0,
+        {
+            "format": "torch fp32 (reference)",
+            "MB": sum(p.numel() * 4 for p in model.state_dict().values()) / 1e6,
+            "PrivateTest acc": float((want.argmax(1) == test.labels).mean()),
+            "top-1 agreement": 1.0,
+            "ms/face median": float("nan"),
+            "ms/face p90": float("nan"),
+        },
+    )
+    report("exports", rows, {"model": args.model, "faces": len(test)})
+
+
+if __name__ == "__main__":
+    main()
