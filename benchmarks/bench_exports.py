@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
 from ferkit.cli.export_cmds import FORMATS, SUFFIX, _splits_for, export_checkpoint
-from ferkit.export import torch_probabilities
+from ferkit.export import ExportError, torch_probabilities
 from ferkit.train import load_model
 
 
@@ -56,7 +56,21 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ferkit-bench-"))
     for fmt in (f for f in FORMATS if f != "coreml"):  # Core ML cannot run on Linux
         out = work / f"model{SUFFIX[fmt]}"
-        export_checkpoint(Path(args.model), out, args.data, fmt=fmt)
+        try:
+            export_checkpoint(Path(args.model), out, args.data, fmt=fmt)
+        except ExportError as e:  # a refused export is a result too: its check failed, no file was kept
+            rows.append(
+                {
+                    "format": fmt,
+                    "MB": float("nan"),
+                    "PrivateTest acc": float("nan"),
+                    "top-1 agreement": float("nan"),
+                    "ms/face median": float("nan"),
+                    "ms/face p90": float("nan"),
+                    "refused": str(e),
+                }
+            )
+            continue
         fn = runner(fmt, out)
         got = fn(test.images)
         ms = batch1_ms(fn, test.images)
