@@ -48,3 +48,31 @@ def test_sampler_is_a_seeded_permutation_per_epoch_and_shards():
     assert [i for b in s for i in b] == first
     shards = [[i for b in EpochBatchSampler(10, 4, True, 0, rank=r, world=2) for i in b] for r in (0, 1)]
     assert len(shards[0]) == len(shards[1]) == 5 and set(shards[0]) | set(shards[1]) == set(range(10))
+
+
+def test_crop_random_and_centre():
+    from ferkit.augment import crop_to, ten_crops
+
+    x = torch.arange(2 * 48 * 48, dtype=torch.float32).view(2, 1, 48, 48)
+    centre = crop_to(x, 44)
+    assert centre.shape == (2, 1, 44, 44) and torch.equal(centre, x[:, :, 2:46, 2:46])
+    rand = crop_to(x, 44, torch.Generator().manual_seed(0))
+    assert rand.shape == (2, 1, 44, 44)
+    for i in range(2):  # each random crop is a contiguous window of its own image
+        top, left = divmod(int(rand[i, 0, 0, 0].item()) - i * 48 * 48, 48)
+        assert torch.equal(rand[i], x[i, :, top : top + 44, left : left + 44])
+    views = ten_crops(x, 44)
+    assert len(views) == 10 and torch.equal(views[4], centre) and torch.equal(views[9], centre.flip(3))
+    assert crop_to(x, 48) is x
+
+
+def test_random_erasing_zeros_one_rectangle_in_chosen_images():
+    from ferkit.augment import random_erasing
+
+    x = torch.ones(64, 1, 48, 48)
+    y = random_erasing(x, 0.5, torch.Generator().manual_seed(0))
+    erased = (y == 0).flatten(1).sum(1)
+    assert 10 < (erased > 0).sum() < 54  # about half the images
+    frac = erased[erased > 0].float() / (48 * 48)
+    assert frac.min() > 0.005 and frac.max() < 0.3
+    assert torch.equal(random_erasing(x, 0.0, torch.Generator()), x)

@@ -40,3 +40,32 @@ def test_every_parameter_gets_a_gradient(name):
 def test_unknown_model_lists_the_registry():
     with pytest.raises(ValueError, match="seed_vgg"):
         create_model("resnet9000")
+
+
+def test_issue6_models_budgets():
+    from ferkit.models import count_flops
+
+    assert count_parameters(create_model("vgg_fer"))["trainable"] <= 5_000_000
+    assert count_parameters(create_model("mobile_fer"))["trainable"] <= 1_000_000
+    assert count_flops(create_model("seed_vgg")) == pytest.approx(331.8e6, rel=1e-3)
+
+
+@pytest.mark.parametrize("tta", [False, "flip", "tencrop"])
+def test_cropped_models_evaluate_and_export_on_48px_faces(tta, tmp_path):
+    import json
+
+    import numpy as np
+
+    from ferkit.evaluate import predict_logits
+    from ferkit.export import contract, export_onnx, torch_probabilities
+
+    torch.manual_seed(0)
+    m = create_model("mobile_fer").eval()
+    faces = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    logits = predict_logits(m, faces, tta=tta, channels_last=False)
+    assert logits.shape == (6, 7) and np.isfinite(logits).all()
+    if tta is False:  # the export crops the centre inside the graph, exactly as evaluation does
+        np.testing.assert_allclose(
+            torch_probabilities(m, faces), np.exp(logits) / np.exp(logits).sum(1, keepdims=True), atol=1e-5
+        )
+        export_onnx(m, tmp_path / "m.onnx", {"ferkit_contract": json.dumps(contract(m))}, faces)

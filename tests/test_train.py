@@ -143,3 +143,13 @@ def test_ddp_with_two_cpu_processes(fer_csv, tmp_path):
     assert "world_size: 2" in r.stderr or "MEMBER: 2/2" in r.stderr or "distributed_backend=gloo" in r.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["phases"][0]["epochs_run"] == 1
+
+
+@pytest.mark.parametrize("recipe", ["configs/best.yaml", "configs/mobile.yaml"])
+def test_recipes_smoke(recipe, fer_csv, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--config", recipe, "--data", str(fer_csv), "--run-dir", str(run), *TINY,
+            "--set", "model=mobile_fer", "--set", "warmup_epochs=0.5"]
+    assert main(args) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["config"]["scheduler"] == "cosine" and summary["phases"][0]["epochs_run"] == 1

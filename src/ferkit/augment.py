@@ -41,3 +41,52 @@ def augment(x: torch.Tensor, cfg: Augment, g: torch.Generator) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, H, W); the identity when cfg asks for nothing."""
     active = cfg.rotation or cfg.shift or cfg.zoom or cfg.hflip
     return random_affine(x, cfg, g) if active else x
+
+
+def crop_to(x: torch.Tensor, size: int, g: torch.Generator | None = None) -> torch.Tensor:
+    """(B, C, 48, 48) -> (B, C, size, size): a random crop per image when g is given (training), else the centre."""
+    b, _, h, w = x.shape
+    if size >= h:
+        return x
+    if g is None:
+        top, left = (h - size) // 2, (w - size) // 2
+        return x[:, :, top : top + size, left : left + size]
+    # One gather for the whole batch: index rows and columns per image.
+    top = torch.randint(0, h - size + 1, (b,), generator=g, device=x.device)
+    left = torch.randint(0, w - size + 1, (b,), generator=g, device=x.device)
+    ar = torch.arange(size, device=x.device)
+    rows = (top[:, None] + ar)[:, None, :, None].expand(b, x.shape[1], size, w)
+    x = torch.gather(x, 2, rows)
+    cols = (left[:, None] + ar)[:, None, None, :].expand(b, x.shape[1], size, size)
+    return torch.gather(x, 3, cols)
+
+
+def random_erasing(x: torch.Tensor, p: float, g: torch.Generator, area=(0.02, 0.2)) -> torch.Tensor:
+    """Zero one random rectangle (2-20% of the image) in a fraction p of the batch; masks built for all at once."""
+    if p <= 0:
+        return x
+    b, _, h, w = x.shape
+    dev = x.device
+    frac = area[0] + torch.rand(b, generator=g, device=dev) * (area[1] - area[0])
+    aspect = torch.exp((torch.rand(b, generator=g, device=dev) - 0.5) * 1.6)  # ~0.45 .. 2.2
+    eh = (torch.sqrt(frac * aspect) * h).clamp(1, h).long()
+    ew = (torch.sqrt(frac / aspect) * w).clamp(1, w).long()
+    top = (torch.rand(b, generator=g, device=dev) * (h - eh + 1)).long()
+    left = (torch.rand(b, generator=g, device=dev) * (w - ew + 1)).long()
+    ys, xs = torch.arange(h, device=dev), torch.arange(w, device=dev)
+    inside = (
+        (ys[None, :, None] >= top[:, None, None])
+        & (ys[None, :, None] < (top + eh)[:, None, None])
+        & (xs[None, None, :] >= left[:, None, None])
+        & (xs[None, None, :] < (left + ew)[:, None, None])
+    )
+    chosen = torch.rand(b, generator=g, device=dev) < p
+    return x.masked_fill((inside & chosen[:, None, None])[:, None], 0.0)
+
+
+def ten_crops(x: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """The 4 corner crops and the centre crop, each also mirrored: 10 views of (B, C, size, size)."""
+    h, w = x.shape[-2:]
+    offsets = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), ((h - size) // 2, (w - size) // 2)]
+    views = [x[:, :, t : t + size, s : s + size] for t, s in offsets]
+    return views + [v.flip(3) for v in views]

@@ -18,6 +18,7 @@ class Augment:
     shift: float = 0.0
     zoom: float = 0.0
     hflip: bool = False
+    erasing: float = 0.0  # probability of random erasing per image
 
 
 @dataclass
@@ -48,6 +49,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     label_smoothing: float = 0.0
+    scheduler: str = "plateau"  # plateau (ReduceLROnPlateau on val loss, the seed's) | cosine (per step, after warm-up)
+    warmup_epochs: float = 0.0
     monitor: str = "val_acc"
     phases: list[Phase] = field(default_factory=lambda: [Phase()])
     # engine

@@ -32,15 +32,20 @@ class WithPreprocess(nn.Module):
         self.register_buffer("scale", torch.tensor(float(cfg["scale"])))
         self.register_buffer("mean", torch.tensor(cfg["mean"], dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(cfg["std"], dtype=torch.float32).view(1, -1, 1, 1))
+        self.crop = int(cfg["input_size"][-1])  # models trained on crops see the centre of the 48 px face
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:  # (N, 1, 48, 48) float32 0..255 -> (N, 7)
-        return self.model((faces * self.scale - self.mean) / self.std)
+        x = (faces * self.scale - self.mean) / self.std
+        if self.crop < x.shape[-1]:
+            o = (x.shape[-1] - self.crop) // 2
+            x = x[:, :, o : o + self.crop, o : o + self.crop]
+        return self.model(x)
 
 
 def contract(model: nn.Module, temperature: float = 1.0, face_margin: float = 1.0) -> dict:
     """Everything a runtime needs to use the model, stored in the file itself."""
     cfg = model.pretrained_cfg
-    c, h, w = cfg["input_size"]
+    c, h, w = cfg["input_size"][0], 48, 48  # exported models take the whole 48 px face
     return {
         "labels": list(cfg["labels"]),
         "input": {
@@ -82,7 +87,7 @@ def export_onnx(model: nn.Module, path: str | Path, metadata: dict, parity_faces
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapped = WithPreprocess(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
-    dummy = torch.zeros(2, *model.pretrained_cfg["input_size"])
+    dummy = torch.zeros(2, model.pretrained_cfg["input_size"][0], 48, 48)
     tmp = path.with_suffix(".tmp.onnx")
     torch.onnx.export(
         wrapped,

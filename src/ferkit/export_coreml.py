@@ -17,7 +17,7 @@ def export_coreml(model: nn.Module, path: str | Path, metadata: dict) -> dict:
     ct = require("coremltools", "coreml")
     path = Path(path)
     wrapped = WithPreprocess(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
-    shape = (1, *model.pretrained_cfg["input_size"])
+    shape = (1, model.pretrained_cfg["input_size"][0], 48, 48)  # the whole face; crops happen inside
     traced = torch.jit.trace(wrapped, torch.zeros(shape))
     mlmodel = ct.convert(
         traced,

@@ -54,7 +54,9 @@ def export_tflite(
         from litert_torch.generative.quantize import quant_recipes
 
         quant = quant_recipes.full_fp16_recipe()
-    edge = litert_torch.convert(wrapped, (torch.zeros(1, *model.pretrained_cfg["input_size"]),), quant_config=quant)
+    edge = litert_torch.convert(
+        wrapped, (torch.zeros(1, model.pretrained_cfg["input_size"][0], 48, 48),), quant_config=quant
+    )
     edge.export(str(path))
     temperature = json.loads(metadata["ferkit_contract"])["temperature"]
     got = softmax(TFLiteModel(path).logits(parity_faces).astype(np.float64), temperature)

@@ -8,7 +8,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from ferkit.augment import augment
+from ferkit.augment import augment, crop_to, random_erasing
 from ferkit.config import Phase, TrainConfig, to_dict
 
 
@@ -59,10 +59,13 @@ class FERModule(L.LightningModule):
         x, y = batch
         # Augmented on the batch's own device, from a generator seeded by (seed, epoch, batch, rank).
         g = torch.Generator(device=x.device).manual_seed(self._batch_seed(batch_idx) + 1)
-        return self._step((augment(x, self.phase.augment, g), y), "train")
+        x = augment(x, self.phase.augment, g)
+        x = random_erasing(crop_to(x, self.contract["input_size"][-1], g), self.phase.augment.erasing, g)
+        return self._step((x, y), "train")
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+        x, y = batch
+        self._step((crop_to(x, self.contract["input_size"][-1]), y), "val")
 
     def configure_optimizers(self):
         c, lr = self.config, self.phase.lr or self.config.lr
@@ -78,3 +81,17 @@ class FERModule(L.LightningModule):
             opt, mode="min", factor=self.phase.plateau_factor, patience=self.phase.plateau_patience
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss", "interval": "epoch"}}
+
+    def _cosine(self, opt) -> torch.optim.lr_scheduler.LambdaLR:
+        """Linear warm-up, then cosine decay to zero at the phase's last step."""
+        import math
+
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warm = int(self.config.warmup_epochs * total / max(1, self.phase.epochs))
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)

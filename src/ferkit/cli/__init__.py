@@ -64,7 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--protocol", choices=("official", "notebook"), help="default: the one the model was trained on")
     ev.add_argument("--data", help="FER2013 file or folder (default: the run's)")
-    ev.add_argument("--tta", action="store_true", help="average the logits of each face and its mirror image")
+    ev.add_argument(
+        "--tta",
+        nargs="?",
+        const="flip",
+        choices=("flip", "tencrop"),
+        help="test-time augmentation: flip (the default with --tta) or tencrop (corners + centre, mirrored)",
+    )
     ev.add_argument("--precision", default="32-true", help="32-true (default) or bf16-mixed")
     ev.add_argument("--out", help="output folder (default: <run>/eval-<split>)")
     ev.set_defaults(func=cmd_evaluate)

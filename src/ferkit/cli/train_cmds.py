@@ -98,13 +98,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if split == "official"
         else f"{split} {args.split}"
     )
-    logits = predict_logits(model, part.images, precision=args.precision, tta=args.tta)
+    logits = predict_logits(model, part.images, precision=args.precision, tta=args.tta or False)
     report = classification_report(logits, part.labels)
     report.update({"model": str(args.model), "protocol": split, "split": args.split, "usage": usage, "tta": args.tta})
-    out = Path(args.out or Path(args.model).parent / f"eval-{args.split}{'-tta' if args.tta else ''}")
+    out = Path(args.out or Path(args.model).parent / f"eval-{args.split}{'-' + args.tta if args.tta else ''}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    title = f"{Path(args.model).parent.name}: {usage}{' (flip TTA)' if args.tta else ''}"
+    title = f"{Path(args.model).parent.name}: {usage}{f' ({args.tta} TTA)' if args.tta else ''}"
     (out / "report.md").write_text(report_markdown(report, title))
     plots.confusion_matrix(np.asarray(report["confusion"]), out / "confusion.png", title)
     run_dir = Path(args.model).parent

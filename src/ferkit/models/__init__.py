@@ -1,6 +1,7 @@
 """Model registry and architectures (torch layer)."""
 
-from ferkit.models import seed_vgg as _seed_vgg  # noqa: F401  (registers its models)
+from ferkit.models import fer_nets as _fer_nets  # noqa: F401  (registers its models)
+from ferkit.models import seed_vgg as _seed_vgg  # noqa: F401
 from ferkit.models.registry import create_model, list_models, register_model
 
 
@@ -11,4 +12,31 @@ def count_parameters(model) -> dict[str, int]:
     return {"trainable": trainable, "bn_statistics": stats, "total": trainable + stats}
 
 
-__all__ = ["count_parameters", "create_model", "list_models", "register_model"]
+__all__ = ["count_flops", "count_parameters", "create_model", "list_models", "register_model"]
+
+
+def count_flops(model, input_size: tuple[int, int, int] | None = None) -> int:
+    """Multiply-accumulates of one forward pass (convolutions and linear layers), counted with hooks."""
+    import torch
+
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += output.numel() * k
+        elif isinstance(module, torch.nn.Linear):
+            total += output.numel() * module.in_features
+
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+    ]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, *(input_size or model.pretrained_cfg["input_size"])))
+    model.train(was_training)
+    for h in handles:
+        h.remove()
+    return total
