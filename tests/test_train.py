@@ -21,7 +21,7 @@ class PixelModel(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.dummy = torch.nn.Parameter(torch.zeros(1))
-        self.pretrained_cfg = {"scale": 1.0, "mean": (0.0,), "std": (1.0,)}
+        self.pretrained_cfg = {"scale": 1.0, "mean": (0.0,), "std": (1.0,), "input_size": (1, 48, 48)}
 
     def forward(self, x):
         k = x[:, 0, 0, 0].round().long()
@@ -148,8 +148,51 @@ def test_ddp_with_two_cpu_processes(fer_csv, tmp_path):
 @pytest.mark.parametrize("recipe", ["configs/best.yaml", "configs/mobile.yaml"])
 def test_recipes_smoke(recipe, fer_csv, tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--config", recipe, "--data", str(fer_csv), "--run-dir", str(run), *TINY,
-            "--set", "model=mobile_fer", "--set", "warmup_epochs=0.5"]
+    args = [
+        "train",
+        "--config",
+        recipe,
+        "--data",
+        str(fer_csv),
+        "--run-dir",
+        str(run),
+        *TINY,
+        "--set",
+        "model=mobile_fer",
+        "--set",
+        "warmup_epochs=0.5",
+    ]
     assert main(args) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["config"]["scheduler"] == "cosine" and summary["phases"][0]["epochs_run"] == 1
+
+
+def test_distill_and_ensemble_through_cli(fer_csv, tmp_path, capsys):
+    teacher = tmp_path / "teacher"
+    common = ["--data", str(fer_csv), *TINY, "--set", "model=mobile_fer"]
+    assert main(["train", "--config", "configs/mobile.yaml", "--run-dir", str(teacher), *common]) == 0
+    student = tmp_path / "student"
+    assert (
+        main(
+            [
+                "distill",
+                "--teacher",
+                str(teacher / "model.pt"),
+                "--config",
+                "configs/mobile.yaml",
+                "--run-dir",
+                str(student),
+                *common,
+                "--set",
+                "ema_decay=0.9",
+            ]
+        )
+        == 0
+    )
+    cfg = json.loads((student / "summary.json").read_text())["config"]
+    assert cfg["teachers"] == [str(teacher / "model.pt")] and cfg["ema_decay"] == 0.9
+    out = tmp_path / "ens"
+    models = [str(teacher / "model.pt"), str(student / "model.pt")]
+    assert main(["evaluate", *models, "--data", str(fer_csv), "--tta", "tencrop", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["models"] == models and report["tta"] == "tencrop" and report["usage"] == "PublicTest"

@@ -51,6 +51,11 @@ class TrainConfig:
     label_smoothing: float = 0.0
     scheduler: str = "plateau"  # plateau (ReduceLROnPlateau on val loss, the seed's) | cosine (per step, after warm-up)
     warmup_epochs: float = 0.0
+    ema_decay: float | None = None  # exponential moving average of the weights, used for validation and kept
+    # distillation (`ferkit distill`): teachers' model.pt files, KL weight, softening temperature
+    teachers: list[str] = field(default_factory=list)
+    distill_alpha: float = 0.7
+    distill_temperature: float = 4.0
     monitor: str = "val_acc"
     phases: list[Phase] = field(default_factory=lambda: [Phase()])
     # engine

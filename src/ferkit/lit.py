@@ -95,3 +95,54 @@ class FERModule(L.LightningModule):
             return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
         return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+class DistillModule(FERModule):
+    """A student fitted to labels and to its teachers' softened probabilities (Hinton et al., 2015)."""
+
+    def __init__(self, model: torch.nn.Module, config: TrainConfig, phase: Phase, teachers: list[torch.nn.Module]):
+        super().__init__(model, config, phase)
+        size = self.contract["input_size"][-1]
+        if any(t.pretrained_cfg["input_size"][-1] != size for t in teachers):
+            raise ValueError("distillation needs teachers that take the student's input size")
+        # A plain list keeps the teachers out of the student's state_dict, optimizer and checkpoints.
+        self.teachers = [t.eval().requires_grad_(False) for t in teachers]
+
+    def on_fit_start(self) -> None:
+        for t in self.teachers:
+            t.to(self.device)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        g = torch.Generator(device=x.device).manual_seed(self._batch_seed(batch_idx) + 1)
+        x = augment(x, self.phase.augment, g)
+        x = random_erasing(crop_to(x, self.contract["input_size"][-1], g), self.phase.augment.erasing, g)
+        logits = self(x).float()
+        with torch.no_grad():  # teachers see the same augmented crop, each normalised its own way
+            t_logits = torch.stack([t(self._renormalise(x, t)).float() for t in self.teachers]).mean(0)
+        temp, alpha = self.config.distill_temperature, self.config.distill_alpha
+        kl = (
+            F.kl_div(
+                F.log_softmax(logits / temp, 1),
+                F.log_softmax(t_logits / temp, 1),
+                log_target=True,
+                reduction="batchmean",
+            )
+            * temp
+            * temp
+        )
+        ce = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+        loss = alpha * kl + (1 - alpha) * ce
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
+        return loss
+
+    def _renormalise(self, x: torch.Tensor, teacher: torch.nn.Module) -> torch.Tensor:
+        """x is normalised by the student's contract; give the teacher its own."""
+        s, t = self.contract, teacher.pretrained_cfg
+        if (s["mean"], s["std"], s["scale"]) == (t["mean"], t["std"], t["scale"]):
+            return x
+        mean_s, std_s = torch.tensor(s["mean"], device=x.device), torch.tensor(s["std"], device=x.device)
+        mean_t, std_t = torch.tensor(t["mean"], device=x.device), torch.tensor(t["std"], device=x.device)
+        raw = (x * std_s.view(1, -1, 1, 1) + mean_s.view(1, -1, 1, 1)) / s["scale"]
+        return (raw * t["scale"] - mean_t.view(1, -1, 1, 1)) / std_t.view(1, -1, 1, 1)

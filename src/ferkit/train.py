@@ -78,6 +78,11 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
         ),
         LearningRateMonitor(logging_interval="epoch"),
     ]
+    if cfg.ema_decay:
+        from lightning.pytorch.callbacks import WeightAveraging
+        from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+        callbacks.append(WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay)))
     if phase.early_stop_patience is not None:
         callbacks.append(EarlyStopping(monitor=cfg.monitor, mode="max", patience=phase.early_stop_patience))
     interactive = sys.stderr.isatty()
@@ -107,9 +112,13 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
 
 def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir: Path, precision: str) -> dict:
     """One phase: fit (resuming from last.ckpt if it exists), then keep the weights of its best validation epoch."""
-    from ferkit.lit import FERModule
+    from ferkit.lit import DistillModule, FERModule
 
-    module = FERModule(model.train(), cfg, phase)
+    if cfg.teachers:
+        teachers = [load_model(t)[0] for t in cfg.teachers]
+        module = DistillModule(model.train(), cfg, phase, teachers)
+    else:
+        module = FERModule(model.train(), cfg, phase)
     if cfg.compile:
         module.model.compile()
     trainer = _trainer(cfg, phase, phase_dir, precision)

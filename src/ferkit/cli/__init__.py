@@ -14,6 +14,30 @@ from ferkit.cli.train_cmds import cmd_evaluate, cmd_train
 from ferkit.errors import FerkitError
 
 
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="recipe YAML, e.g. configs/seed.yaml")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe key (phases.0.epochs=5)")
+    p.add_argument("--data", help="FER2013 file or folder")
+    p.add_argument("--split", choices=("official", "notebook"), help="official (default) or the notebook's 80/20")
+    p.add_argument("--epochs", type=int, help="cap every phase at this many epochs")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--limit", type=int, help="use only the first N images of each split (smoke runs)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
+    p.add_argument("--devices", help="devices per node (Lightning), e.g. 2")
+    p.add_argument("--num-nodes", type=int, help="nodes for multi-node DDP (Lightning)")
+    p.add_argument("--strategy", help="auto, ddp, ddp_spawn, ... (Lightning)")
+    p.add_argument("--run-dir", help="run folder (default runs/<name>-<split>-s<seed>); rerun to resume")
+
+
+def _distill_parser(stages) -> argparse.ArgumentParser:
+    d = stages.add_parser("distill", help="train a student (e.g. configs/mobile.yaml) on labels and teachers' outputs")
+    d.add_argument("--teacher", action="append", required=True, metavar="MODEL", help="a teacher's model.pt (repeat)")
+    d.set_defaults(func=cmd_train)
+    return d
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ferkit", description="Facial-expression recognition on FER2013.")
     parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
@@ -36,26 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     dl.set_defaults(func=cmd_data_download)
 
     tr = stages.add_parser("train", help="train a recipe (configs/*.yaml); resumes an interrupted run")
-    tr.add_argument("--config", help="recipe YAML, e.g. configs/seed.yaml")
-    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe key (phases.0.epochs=5)")
-    tr.add_argument("--data", help="FER2013 file or folder")
-    tr.add_argument("--split", choices=("official", "notebook"), help="official (default) or the notebook's 80/20")
-    tr.add_argument("--epochs", type=int, help="cap every phase at this many epochs")
-    tr.add_argument("--seed", type=int)
-    tr.add_argument("--batch-size", type=int)
-    tr.add_argument("--limit", type=int, help="use only the first N images of each split (smoke runs)")
-    tr.add_argument("--threads", type=int, help="torch CPU threads")
-    tr.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
-    tr.add_argument("--devices", help="devices per node (Lightning), e.g. 2")
-    tr.add_argument("--num-nodes", type=int, help="nodes for multi-node DDP (Lightning)")
-    tr.add_argument("--strategy", help="auto, ddp, ddp_spawn, ... (Lightning)")
-    tr.add_argument("--run-dir", help="run folder (default runs/<name>-<split>-s<seed>); rerun to resume")
     tr.set_defaults(func=cmd_train)
+    for sub in (tr, _distill_parser(stages)):
+        _add_train_args(sub)
 
     ev = stages.add_parser(
         "evaluate", help="accuracy, per-class P/R/F1, confusion matrix, curves (JSON, Markdown, PNG)"
     )
-    ev.add_argument("model", help="a run's model.pt (or a Lightning .ckpt)")
+    ev.add_argument("model", nargs="+", help="a run's model.pt (or .ckpt); several: their ensemble (mean probability)")
     ev.add_argument(
         "--split",
         choices=("val", "test"),

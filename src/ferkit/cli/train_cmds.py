@@ -23,6 +23,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ferkit.train import train
 
     overrides = list(args.set or [])
+    if getattr(args, "teacher", None):
+        overrides.append(f"teachers={json.dumps(args.teacher)}")
     for flag in ("seed", "devices", "num_nodes", "strategy", "accelerator", "batch_size", "limit", "threads", "split"):
         if getattr(args, flag) is not None:
             overrides.append(f"{flag}={getattr(args, flag)}")
@@ -79,37 +81,46 @@ def _read_metrics(phase_dir: Path) -> list[dict]:
     return [by_epoch[e] for e in sorted(by_epoch)]
 
 
+def _ensemble_logits(paths: list[str], images: np.ndarray, precision: str, tta) -> np.ndarray:
+    """Log of the members' mean probability: an ensemble averages probabilities, then reads the argmax."""
+    from ferkit.evaluate import predict_logits
+    from ferkit.metrics import softmax
+    from ferkit.train import load_model
+
+    probs = [
+        softmax(predict_logits(load_model(p)[0], images, precision=precision, tta=tta).astype(np.float64))
+        for p in paths
+    ]
+    return np.log(np.clip(np.mean(probs, axis=0), 1e-12, None))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ferkit import plots
     from ferkit.data import load_fer2013, make_splits
-    from ferkit.evaluate import predict_logits
     from ferkit.metrics import classification_report, report_markdown
     from ferkit.train import load_model
 
-    model, ckpt = load_model(args.model)
+    _, ckpt = load_model(args.model[0])
     config = ckpt.get("config", {})
     split = args.protocol or config.get("split", "official")
     splits = make_splits(load_fer2013(args.data or config.get("data")), split, seed=config.get("seed", 42))
     part = {"val": splits.val, "test": splits.test}[args.split]
-    usage = (
-        "PublicTest"
-        if split == "official" and args.split == "val"
-        else "PrivateTest"
-        if split == "official"
-        else f"{split} {args.split}"
-    )
-    logits = predict_logits(model, part.images, precision=args.precision, tta=args.tta or False)
+    official = {"val": "PublicTest", "test": "PrivateTest"}
+    usage = official[args.split] if split == "official" else f"{split} {args.split}"
+    logits = _ensemble_logits(args.model, part.images, args.precision, args.tta or False)
     report = classification_report(logits, part.labels)
-    report.update({"model": str(args.model), "protocol": split, "split": args.split, "usage": usage, "tta": args.tta})
-    out = Path(args.out or Path(args.model).parent / f"eval-{args.split}{'-' + args.tta if args.tta else ''}")
+    report.update({"models": args.model, "protocol": split, "split": args.split, "usage": usage, "tta": args.tta})
+    run_dir = Path(args.model[0]).parent
+    name = f"eval-{args.split}{'-' + args.tta if args.tta else ''}{'-ensemble' if len(args.model) > 1 else ''}"
+    out = Path(args.out or run_dir / name)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    title = f"{Path(args.model).parent.name}: {usage}{f' ({args.tta} TTA)' if args.tta else ''}"
+    who = run_dir.name if len(args.model) == 1 else f"ensemble of {len(args.model)}"
+    title = f"{who}: {usage}{f' ({args.tta} TTA)' if args.tta else ''}"
     (out / "report.md").write_text(report_markdown(report, title))
     plots.confusion_matrix(np.asarray(report["confusion"]), out / "confusion.png", title)
-    run_dir = Path(args.model).parent
     phases = [(d.name.split("-", 1)[-1], _read_metrics(d)) for d in sorted(run_dir.glob("[0-9]*-*")) if d.is_dir()]
-    if any(rows for _, rows in phases):
+    if len(args.model) == 1 and any(rows for _, rows in phases):
         plots.training_curves(phases, out / "training_curves.png")
     print(report_markdown(report, title))
     print(f"wrote {out}")
