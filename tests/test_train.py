@@ -1,5 +1,6 @@
 """The training engine through the real CLI on tiny synthetic data: smoke, resume, DDP, hard examples."""
 
+import itertools
 import json
 import subprocess
 import sys
@@ -196,3 +197,46 @@ def test_distill_and_ensemble_through_cli(fer_csv, tmp_path, capsys):
     assert main(["evaluate", *models, "--data", str(fer_csv), "--tta", "tencrop", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["models"] == models and report["tta"] == "tencrop" and report["usage"] == "PublicTest"
+
+
+def _module(**cfg):
+    from types import SimpleNamespace
+
+    from ferkit.config import Phase, TrainConfig
+    from ferkit.lit import FERModule
+    from ferkit.models import create_model
+
+    phase = Phase(epochs=10)
+    module = FERModule(create_model("mobile_fer"), TrainConfig(**cfg), phase)
+    module._trainer = SimpleNamespace(estimated_stepping_batches=100)  # 10 epochs of 10 steps
+    return module
+
+
+def test_no_weight_decay_on_norms_and_biases():
+    module = _module(optimizer="sgd", weight_decay=5e-4)
+    opt = module.configure_optimizers()["optimizer"]
+    decayed, plain = opt.param_groups
+    assert decayed["weight_decay"] == 5e-4 and plain["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
+    assert len(decayed["params"]) + len(plain["params"]) == len(list(module.model.parameters()))
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero_per_step():
+    conf = _module(optimizer="sgd", lr=0.1, scheduler="cosine", warmup_epochs=2).configure_optimizers()
+    sched, opt = conf["lr_scheduler"]["scheduler"], conf["optimizer"]
+    assert conf["lr_scheduler"]["interval"] == "step"
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1 / 20) and lrs[19] == pytest.approx(0.1)  # 20 warm-up steps
+    assert all(a >= b for a, b in itertools.pairwise(lrs[19:]))  # then never rises
+    assert lrs[-1] < 1e-3
+
+
+def test_plateau_is_the_seed_default_and_unknown_schedulers_are_refused():
+    conf = _module().configure_optimizers()
+    assert isinstance(conf["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau)
+    with pytest.raises(ValueError, match="unknown scheduler"):
+        _module(scheduler="step").configure_optimizers()

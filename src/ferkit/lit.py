@@ -67,16 +67,29 @@ class FERModule(L.LightningModule):
         x, y = batch
         self._step((crop_to(x, self.contract["input_size"][-1]), y), "val")
 
+    def _param_groups(self) -> list[dict]:
+        """Weight decay on conv and linear weights only: decaying BatchNorm scales and biases only hurts."""
+        decay, no_decay = [], []
+        for p in self.model.parameters():
+            if p.requires_grad:
+                (decay if p.ndim > 1 else no_decay).append(p)
+        return [
+            {"params": decay, "weight_decay": self.config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+
     def configure_optimizers(self):
         c, lr = self.config, self.phase.lr or self.config.lr
         if c.optimizer == "adam":
-            opt = torch.optim.Adam(self.parameters(), lr=lr, weight_decay=c.weight_decay)
+            opt = torch.optim.Adam(self._param_groups(), lr=lr)
         elif c.optimizer == "sgd":
-            opt = torch.optim.SGD(
-                self.parameters(), lr=lr, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay
-            )
+            opt = torch.optim.SGD(self._param_groups(), lr=lr, momentum=c.momentum, nesterov=True)
         else:
             raise ValueError(f"unknown optimizer {c.optimizer!r}; expected adam or sgd")
+        if c.scheduler == "cosine":
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": self._cosine(opt), "interval": "step"}}
+        if c.scheduler != "plateau":
+            raise ValueError(f"unknown scheduler {c.scheduler!r}; expected plateau or cosine")
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=self.phase.plateau_factor, patience=self.phase.plateau_patience
         )
