@@ -116,3 +116,22 @@ def test_coreml_structure(trained, tmp_path, capsys):
     out = tmp_path / "m.mlpackage"
     assert main(["export", str(ckpt), "--format", "coreml", "--out", str(out)]) == 0
     assert "'numerically_checked': False" in capsys.readouterr().out and out.is_dir()
+
+
+def test_bundle_replaces_the_default_only_when_it_is_better_on_publictest(trained, tmp_path, capsys):
+    from ferkit.runtime import Recognizer
+
+    ckpt, _, _ = trained
+    pkg, card, golden = tmp_path / "weights", tmp_path / "CARD.md", tmp_path / "tests" / "golden" / "g.json"
+    pkg.mkdir()
+    golden.parent.mkdir(parents=True)
+    args = ["bundle", str(ckpt), "--package-dir", str(pkg), "--card", str(card), "--golden", str(golden)]
+    assert main(args) == 0  # nothing bundled yet: anything goes in
+    rec = Recognizer.from_file(pkg / "ferkit_default.onnx")
+    evaluation = json.loads(rec.metadata["evaluation"])
+    assert evaluation["PublicTest"]["accuracy"] > 0.9 and rec.temperature == pytest.approx(evaluation["temperature"])
+    assert "| PrivateTest |" in card.read_text() and len(json.loads(golden.read_text())["probabilities"]) == 8
+    capsys.readouterr()
+    assert main(args) == 2  # the same model again is no improvement
+    assert "not above the bundled model's" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0

@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+from ferkit.errors import FerkitError
 from ferkit.labels import CLASS_NAMES
 
 PARITY_FACES = 256  # the first 256 PublicTest faces: a fixed batch of real faces
@@ -147,6 +148,13 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     }
     evaluation["temperature"] = temperature
     target = Path(args.package_dir) / DEFAULT_MODEL
+    current = _bundled_public_accuracy(target)
+    new_acc = evaluation["PublicTest"]["accuracy"]
+    if current is not None and new_acc <= current and not args.force:
+        raise FerkitError(
+            f"{model_path} scores {new_acc:.4f} on PublicTest, not above the bundled model's {current:.4f}; "
+            "the default stays (--force replaces it anyway)"
+        )
     tmp = target.with_suffix(".new.onnx")
     parity = export_checkpoint(model_path, tmp, args.data, evaluation, temperature, args.margin)
     shutil.move(tmp, target)
@@ -161,6 +169,17 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     print(card)
     print(f"bundled {target} ({target.stat().st_size / 1e6:.1f} MB); model card: {args.card}")
     return 0
+
+
+def _bundled_public_accuracy(path: Path) -> float | None:
+    """The PublicTest accuracy recorded in the bundled model's metadata; None when there is none to beat."""
+    from ferkit.runtime import ModelFileError, Recognizer
+
+    try:
+        evaluation = json.loads(Recognizer.from_file(path).metadata.get("evaluation", "{}"))
+    except (ModelFileError, json.JSONDecodeError):
+        return None
+    return evaluation.get("PublicTest", {}).get("accuracy")
 
 
 def _acc_row(name: str, r: dict) -> str:
@@ -246,4 +265,5 @@ def add_export_parsers(stages) -> None:
     bd.add_argument("--package-dir", default=str(Path(__file__).resolve().parents[1] / "weights"))
     bd.add_argument("--card", default="docs/MODEL_CARD.md")
     bd.add_argument("--golden", default="tests/golden/default_model.json", help="golden outputs to re-pin")
+    bd.add_argument("--force", action="store_true", help="replace the default even if it scores higher on PublicTest")
     bd.set_defaults(func=cmd_bundle)
