@@ -55,13 +55,16 @@ class FERModule(L.LightningModule):
         self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        # Augmented on the batch's own device, from a generator seeded by (seed, epoch, batch, rank).
+    def _augmented(self, x: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """(B, 1, 48, 48) -> (B, 1, crop, crop): affine, random crop and erasing, on the batch's own device,
+        from a generator seeded by (seed, epoch, batch, rank) so that a resumed run draws the same."""
         g = torch.Generator(device=x.device).manual_seed(self._batch_seed(batch_idx) + 1)
         x = augment(x, self.phase.augment, g)
-        x = random_erasing(crop_to(x, self.contract["input_size"][-1], g), self.phase.augment.erasing, g)
-        return self._step((x, y), "train")
+        return random_erasing(crop_to(x, self.contract["input_size"][-1], g), self.phase.augment.erasing, g)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return self._step((self._augmented(x, batch_idx), y), "train")
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
@@ -127,9 +130,7 @@ class DistillModule(FERModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        g = torch.Generator(device=x.device).manual_seed(self._batch_seed(batch_idx) + 1)
-        x = augment(x, self.phase.augment, g)
-        x = random_erasing(crop_to(x, self.contract["input_size"][-1], g), self.phase.augment.erasing, g)
+        x = self._augmented(x, batch_idx)
         logits = self(x).float()
         with torch.no_grad():  # teachers see the same augmented crop, each normalised its own way
             t_logits = torch.stack([t(self._renormalise(x, t)).float() for t in self.teachers]).mean(0)
