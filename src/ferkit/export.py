@@ -174,8 +174,9 @@ def export_onnx_int8(model: nn.Module, fp32_onnx: Path, path: str | Path, calib:
 
     path = Path(path)
     tmp = path.with_suffix(".tmp.onnx")
-    # Convolutions only, activation ranges at the 99.999th percentile: on the seed model, quantising the dense head
-    # too cost 4 points of agreement with torch, and min-max ranges another 3 (docs/RESULTS.md).
+    # Convolutions only, activation ranges at the 99.99th percentile: on the seed model, quantising the dense head
+    # too cost 4 points of agreement with torch, and min-max ranges another 3; on vgg_fer, agreement on PublicTest
+    # was 97.5% at the 99.9th percentile, 98.2% at 99.95, 99.2% at 99.99 and 99.1% at 99.999 (docs/RESULTS.md).
     quantize_static(
         str(fp32_onnx),
         str(tmp),
@@ -186,7 +187,7 @@ def export_onnx_int8(model: nn.Module, fp32_onnx: Path, path: str | Path, calib:
         weight_type=QuantType.QInt8,
         op_types_to_quantize=["Conv"],
         calibrate_method=CalibrationMethod.Percentile,
-        extra_options={"CalibPercentile": 99.999},
+        extra_options={"CalibPercentile": 99.99},
     )
     proto, source = onnx.load(str(tmp)), onnx.load(str(fp32_onnx))
     del proto.metadata_props[:]
