@@ -91,6 +91,7 @@ class ScoreTracker:
             raise ValueError("half_life_s and fps must be > 0; hold_s and settle_s >= 0")
         self.target = CLASS_NAMES[name_to_label(target)]
         self.labels = tuple(labels)
+        self._k = self.labels.index(self.target)  # the target's column in the model's output
         self.half_life_s, self.hold_s, self.settle_s, self.fps = half_life_s, hold_s, settle_s, fps
         self.reset()
 
@@ -136,13 +137,13 @@ class ScoreTracker:
             keep = 0.5 ** ((t - self._last_seen) / self.half_life_s)
             self._mean = keep * self._mean + (1 - keep) * p
         self._box, self._last_seen = tuple(face.box), t
-        return self._score(t, expression_score(dict(zip(self.labels, p, strict=True)), self.target))
+        return self._score(t, 100.0 * float(p[self._k]))
 
     def _score(self, t: float, raw: float | None) -> Score:
         smoothed = None
         expression = None
         if self._mean is not None:
-            smoothed = 100.0 * float(self._mean[self.labels.index(self.target)])
+            smoothed = 100.0 * float(self._mean[self._k])
             expression = self.labels[int(np.argmax(self._mean))]
             if t - self._seen_since >= self.settle_s:
                 self.best = max(self.best, smoothed)
