@@ -176,7 +176,7 @@ def export_onnx_int8(model: nn.Module, fp32_onnx: Path, path: str | Path, calib:
     tmp = path.with_suffix(".tmp.onnx")
     # Convolutions only, activation ranges at the 99.99th percentile: on the seed model, quantising the dense head
     # too cost 4 points of agreement with torch, and min-max ranges another 3; on vgg_fer, agreement on PublicTest
-    # was 97.5% at the 99.9th percentile, 98.2% at 99.95, 99.2% at 99.99 and 99.1% at 99.999 (docs/RESULTS.md).
+    # was 97.5% at the 99.9th percentile, 98.2% at 99.95, 99.2% at 99.99 and 99.1% at 99.999 (benchmarks/tune_int8.py).
     quantize_static(
         str(fp32_onnx),
         str(tmp),

@@ -1,0 +1,90 @@
+"""Choose the onnx-int8 calibration on PublicTest: top-1 agreement of static QDQ int8 with torch per setting.
+
+Only PublicTest is read (the export's own check on PrivateTest stays the final word).
+
+    python benchmarks/tune_int8.py MODEL.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report
+
+from ferkit.cli.export_cmds import _splits_for
+from ferkit.export import calibration_faces, contract, export_onnx, torch_probabilities
+from ferkit.preprocess import faces_to_input
+from ferkit.train import load_model
+
+# (calibration method, percentile or None, faces per class)
+SETTINGS = [
+    ("MinMax", None, 64),
+    ("Entropy", None, 64),
+    ("Percentile", 99.9, 64),
+    ("Percentile", 99.95, 64),
+    ("Percentile", 99.99, 64),
+    ("Percentile", 99.999, 64),
+    ("Percentile", 99.99, 128),
+]
+
+
+def agreement(fp32: Path, calib, faces, want, method: str, pct: float | None) -> float:
+    import onnxruntime as ort
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Faces(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"faces": faces_to_input(calib[i : i + 1])} for i in range(len(calib))])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    out = fp32.with_name("q.onnx")
+    quantize_static(
+        str(fp32),
+        str(out),
+        Faces(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["Conv"],
+        calibrate_method=getattr(CalibrationMethod, method),
+        extra_options={"CalibPercentile": pct} if pct else {},
+    )
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"faces": faces_to_input(faces)})[0].argmax(1)
+    return float((got == want).mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--data")
+    args = ap.parse_args()
+    model, ckpt = load_model(args.model)
+    splits = _splits_for(ckpt, args.data)
+    fp32 = Path(tempfile.mkdtemp(prefix="ferkit-int8-")) / "fp32.onnx"
+    export_onnx(model, fp32, {"ferkit_contract": json.dumps(contract(model))}, splits.val.images[:64])
+    want = torch_probabilities(model, splits.val.images).argmax(1)
+    rows = []
+    for method, pct, per_class in SETTINGS:
+        calib = calibration_faces(splits.train.images, splits.train.labels, per_class=per_class)
+        agree = agreement(fp32, calib, splits.val.images, want, method, pct)
+        rows.append({"method": method, "percentile": pct, "faces/class": per_class, "PublicTest agreement": agree})
+    report("int8_calibration", rows, {"model": args.model, "faces": len(want)})
+
+
+if __name__ == "__main__":
+    main()
