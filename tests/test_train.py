@@ -240,3 +240,33 @@ def test_plateau_is_the_seed_default_and_unknown_schedulers_are_refused():
     assert isinstance(conf["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau)
     with pytest.raises(ValueError, match="unknown scheduler"):
         _module(scheduler="step").configure_optimizers()
+
+
+def test_qat_fine_tune_from_init_through_cli(fer_csv, tmp_path):
+    common = ["--data", str(fer_csv), *TINY, "--set", "model=mobile_fer"]
+    start = tmp_path / "start"
+    assert main(["train", "--config", "configs/mobile.yaml", "--run-dir", str(start), *common]) == 0
+    init = f"init={start / 'model.pt'}"
+    run = tmp_path / "qat"
+    assert main(["train", "--config", "configs/qat.yaml", "--run-dir", str(run), *common, "--set", init]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["config"]["qat"] is True and 0 <= summary["val_after_qat"]["accuracy"] <= 1
+    model, _ = load_model(run / "model.pt")  # the registry's structure, weights on the int8 grid
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    steps = conv.weight / (conv.weight.abs().amax(dim=(1, 2, 3), keepdim=True) / 127)
+    assert torch.allclose(steps, steps.round(), atol=1e-3)
+    with pytest.raises(ValueError, match="init .* is a mobile_fer"):
+        main(
+            [
+                "train",
+                "--config",
+                "configs/qat.yaml",
+                "--run-dir",
+                str(tmp_path / "bad"),
+                "--data",
+                str(fer_csv),
+                *TINY,
+                "--set",
+                init,
+            ]
+        )

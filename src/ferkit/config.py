@@ -57,6 +57,8 @@ class TrainConfig:
     distill_alpha: float = 0.7
     distill_temperature: float = 4.0
     monitor: str = "val_acc"
+    init: str | None = None  # fine-tune: start from this model.pt (same model and model_args)
+    qat: bool = False  # quantisation-aware fine-tuning for the static int8 export (ferkit.qat)
     phases: list[Phase] = field(default_factory=lambda: [Phase()])
     # engine
     precision: str = "auto"  # auto: bf16-mixed where the processor has bf16, else 32-true

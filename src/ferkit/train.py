@@ -155,6 +155,13 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path) -> dict:
     precision = resolve_precision(cfg)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, **cfg.model_args)
+    if cfg.init:
+        _load_init(model, cfg)
+    if cfg.qat:
+        from ferkit import qat
+        from ferkit.export import calibration_faces
+
+        qat.prepare(model, calibration_faces(splits.train.images, splits.train.labels))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -181,10 +188,24 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path) -> dict:
             torch.save(model.state_dict(), phase_dir / "weights.pt")
             done.write_text(json.dumps(result, indent=2))
         summary["phases"].append(result)
+    if cfg.qat:
+        qat.finalize(model)  # weights on their int8 grid, the registry's structure back
+        summary["val_after_qat"] = _evaluate(model, splits.val, precision)
     if rank == 0:  # under DDP every rank trains; one writes
         save_model(model, cfg, summary, run_dir / "model.pt")
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Fine-tuning starts from a finished model.pt of the same architecture."""
+    start = torch.load(cfg.init, map_location="cpu", weights_only=False)
+    if start.get("model") != cfg.model or start.get("model_args", {}) != cfg.model_args:
+        raise ValueError(
+            f"init {cfg.init} is a {start.get('model')} {start.get('model_args', {})}, "
+            f"the recipe a {cfg.model} {cfg.model_args}"
+        )
+    model.load_state_dict(start["state_dict"])
 
 
 def save_model(model, cfg: TrainConfig, summary: dict, path: Path) -> None:
