@@ -152,7 +152,9 @@ def check_int8_agreement(model: nn.Module, probs: np.ndarray, faces: np.ndarray,
     return result
 
 
-def export_onnx_int8(model: nn.Module, fp32_onnx: Path, path: str | Path, calib: np.ndarray, check: np.ndarray) -> dict:
+def export_onnx_int8(
+    model: nn.Module, fp32_onnx: Path, path: str | Path, calib: np.ndarray, check: np.ndarray, qat: bool = False
+) -> dict:
     """ONNX Runtime static quantisation (QDQ, per-channel int8 weights, int8 activations), calibrated on `calib`."""
     import onnx
     import onnxruntime as ort
@@ -199,6 +201,7 @@ def export_onnx_int8(model: nn.Module, fp32_onnx: Path, path: str | Path, calib:
             {
                 "scheme": "onnxruntime static QDQ int8 (per-channel weights) in every Conv; Gemm head float32",
                 "calibration_faces": len(calib),
+                "quantization_aware_training": qat,  # fine-tuned by ferkit.qat for exactly this scheme
             }
         ),
     )

@@ -84,7 +84,8 @@ def export_checkpoint(
     work = Path(tempfile.mkdtemp(prefix="ferkit-export-"))
     if fmt == "onnx-int8":
         export_onnx(model, work / "fp32.onnx", meta, parity_faces)
-        return export_onnx_int8(model, work / "fp32.onnx", out, calib, splits.test.images)
+        qat = bool(ckpt.get("config", {}).get("qat", False))
+        return export_onnx_int8(model, work / "fp32.onnx", out, calib, splits.test.images, qat=qat)
     from ferkit.export_litert import export_tflite, export_tflite_int8
 
     if fmt in ("tflite", "tflite-fp16"):
