@@ -54,14 +54,17 @@ def main() -> None:
     want = torch_probabilities(model, test.images)
     rows = []
     work = Path(tempfile.mkdtemp(prefix="ferkit-bench-"))
-    for fmt in (f for f in FORMATS if f != "coreml"):  # Core ML cannot run on Linux
-        out = work / f"model{SUFFIX[fmt]}"
+    variants = [(f, False) for f in FORMATS if f != "coreml"]  # Core ML cannot run on Linux
+    variants += [(f, True) for f in FORMATS if f.endswith("int8")]  # --int8 static: full integer
+    for fmt, static in variants:
+        out = work / f"model{'.static' if static else ''}{SUFFIX[fmt]}"
+        name = f"{fmt} --int8 static" if static else fmt
         try:
-            export_checkpoint(Path(args.model), out, args.data, fmt=fmt)
+            export_checkpoint(Path(args.model), out, args.data, fmt=fmt, int8_static=static)
         except ExportError as e:  # a refused export is a result too: its check failed, no file was kept
             rows.append(
                 {
-                    "format": fmt,
+                    "format": name,
                     "MB": float("nan"),
                     "PrivateTest acc": float("nan"),
                     "top-1 agreement": float("nan"),
@@ -76,7 +79,7 @@ def main() -> None:
         ms = batch1_ms(fn, test.images)
         rows.append(
             {
-                "format": fmt,
+                "format": name,
                 "MB": out.stat().st_size / 1e6,
                 "PrivateTest acc": float((got.argmax(1) == test.labels).mean()),
                 "top-1 agreement": float((got.argmax(1) == want.argmax(1)).mean()),

@@ -21,19 +21,21 @@ from ferkit.export import calibration_faces, contract, export_onnx, torch_probab
 from ferkit.preprocess import faces_to_input
 from ferkit.train import load_model
 
-# (calibration method, percentile or None, faces per class)
+# (activations, calibration method, percentile or None, faces per class)
 SETTINGS = [
-    ("MinMax", None, 64),
-    ("Entropy", None, 64),
-    ("Percentile", 99.9, 64),
-    ("Percentile", 99.95, 64),
-    ("Percentile", 99.99, 64),
-    ("Percentile", 99.999, 64),
-    ("Percentile", 99.99, 128),
+    ("int8", "MinMax", None, 64),
+    ("int8", "Entropy", None, 64),
+    ("int8", "Percentile", 99.9, 64),
+    ("int8", "Percentile", 99.95, 64),
+    ("int8", "Percentile", 99.99, 64),
+    ("int8", "Percentile", 99.999, 64),
+    ("int8", "Percentile", 99.99, 128),
+    ("int16", "MinMax", None, 64),
+    ("int16", "Percentile", 99.99, 64),
 ]
 
 
-def agreement(fp32: Path, calib, faces, want, method: str, pct: float | None) -> float:
+def agreement(fp32: Path, calib, faces, want, acts: str, method: str, pct: float | None) -> float:
     import onnxruntime as ort
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -57,7 +59,7 @@ def agreement(fp32: Path, calib, faces, want, method: str, pct: float | None) ->
         Faces(),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
-        activation_type=QuantType.QInt8,
+        activation_type=QuantType.QInt8 if acts == "int8" else QuantType.QInt16,
         weight_type=QuantType.QInt8,
         op_types_to_quantize=["Conv"],
         calibrate_method=getattr(CalibrationMethod, method),
@@ -72,6 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("--data")
+    ap.add_argument("--name", default="int8_calibration", help="results/NAME.json")
     args = ap.parse_args()
     model, ckpt = load_model(args.model)
     splits = _splits_for(ckpt, args.data)
@@ -79,11 +82,12 @@ def main() -> None:
     export_onnx(model, fp32, {"ferkit_contract": json.dumps(contract(model))}, splits.val.images[:64])
     want = torch_probabilities(model, splits.val.images).argmax(1)
     rows = []
-    for method, pct, per_class in SETTINGS:
+    for acts, method, pct, per_class in SETTINGS:
         calib = calibration_faces(splits.train.images, splits.train.labels, per_class=per_class)
-        agree = agreement(fp32, calib, splits.val.images, want, method, pct)
-        rows.append({"method": method, "percentile": pct, "faces/class": per_class, "PublicTest agreement": agree})
-    report("int8_calibration", rows, {"model": args.model, "faces": len(want)})
+        agree = agreement(fp32, calib, splits.val.images, want, acts, method, pct)
+        row = {"activations": acts, "method": method, "percentile": pct, "faces/class": per_class}
+        rows.append({**row, "PublicTest agreement": agree})
+    report(args.name, rows, {"model": args.model, "faces": len(want)})
 
 
 if __name__ == "__main__":

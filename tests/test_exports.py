@@ -53,11 +53,21 @@ def trained(tmp_path_factory):
     return ckpt, model, images
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "onnx-int8", "tflite", "tflite-fp16", "tflite-int8"])
-def test_export_format_through_its_runtime(trained, tmp_path, fmt, capsys):
+@pytest.mark.parametrize(
+    ("fmt", "int8"),
+    [
+        ("onnx", "weights"),
+        ("onnx-int8", "weights"),
+        ("onnx-int8", "static"),
+        ("tflite", "weights"),
+        ("tflite-fp16", "weights"),
+        ("tflite-int8", "weights"),
+    ],
+)
+def test_export_format_through_its_runtime(trained, tmp_path, fmt, int8, capsys):
     ckpt, model, images = trained
     out = tmp_path / f"m.{fmt}"
-    assert main(["export", str(ckpt), "--format", fmt, "--out", str(out)]) == 0
+    assert main(["export", str(ckpt), "--format", fmt, "--int8", int8, "--out", str(out)]) == 0
     assert "check against torch" in capsys.readouterr().out
     want = torch_probabilities(model, images)
     if fmt.startswith("onnx"):
@@ -70,6 +80,9 @@ def test_export_format_through_its_runtime(trained, tmp_path, fmt, capsys):
             48,
             48,
         ]
+        if fmt == "onnx-int8":
+            scheme = json.loads(rec.metadata["quantization"])
+            assert scheme["weights"] == "int8" and scheme["activations"] == {"weights": "int16", "static": "int8"}[int8]
     else:
         from ferkit.metrics import softmax
         from ferkit.tflite_runtime import TFLiteModel

@@ -85,7 +85,7 @@ def export_checkpoint(
     if fmt == "onnx-int8":
         export_onnx(model, work / "fp32.onnx", meta, parity_faces)
         qat = bool(ckpt.get("config", {}).get("qat", False))
-        return export_onnx_int8(model, work / "fp32.onnx", out, calib, splits.test.images, qat=qat)
+        return export_onnx_int8(model, work / "fp32.onnx", out, calib, splits.test.images, qat=qat, static=int8_static)
     from ferkit.export_litert import export_tflite, export_tflite_int8
 
     if fmt in ("tflite", "tflite-fp16"):
@@ -248,9 +248,10 @@ def add_export_parsers(stages) -> None:
     ex.add_argument("--format", default="onnx", choices=FORMATS, help="default onnx")
     ex.add_argument(
         "--int8",
-        choices=("dynamic", "static"),
-        default="dynamic",
-        help="tflite-int8: dynamic-range int8 (default) or static full-integer (calibrated activations)",
+        choices=("weights", "static"),
+        default="weights",
+        help="weights: int8 weights, precise activations (tflite-int8: dynamic range; onnx-int8: int16 activations); "
+        "static: full integer, int8 activations calibrated on Training faces",
     )
     ex.add_argument("--out", help="output file (default: beside the model)")
     ex.add_argument("--data", help="FER2013 (parity faces come from PublicTest)")
