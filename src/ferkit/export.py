@@ -166,7 +166,7 @@ def export_onnx_int8(
     Activations: int16 (A16W8, the default, like tflite-int8's dynamic range: weights int8, activations precise) or,
     with `static`, int8 (A8W8, full integer). On vgg_fer, int8 activations flip the top expression on about 1% of
     faces (98.9% agreement on PrivateTest, under the 99% bar), and fine-tuning with `ferkit.qat` did not lift it
-    (99.0% on PublicTest); int16 activations agree on 99.7%, the same as int8 weights alone."""
+    (99.0% on PublicTest); int16 activations agree on 99.7% (docs/RESULTS.md)."""
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import (
