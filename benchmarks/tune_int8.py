@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
 from ferkit.cli.export_cmds import _splits_for
-from ferkit.export import calibration_faces, contract, export_onnx, torch_probabilities
+from ferkit.export import calibration_faces, contract, export_onnx, quantize_onnx_static, torch_probabilities
 from ferkit.preprocess import faces_to_input
 from ferkit.train import load_model
 
@@ -37,34 +37,9 @@ SETTINGS = [
 
 def agreement(fp32: Path, calib, faces, want, acts: str, method: str, pct: float | None) -> float:
     import onnxruntime as ort
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    class Faces(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = iter([{"faces": faces_to_input(calib[i : i + 1])} for i in range(len(calib))])
-
-        def get_next(self):
-            return next(self.batches, None)
 
     out = fp32.with_name("q.onnx")
-    quantize_static(
-        str(fp32),
-        str(out),
-        Faces(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QInt8 if acts == "int8" else QuantType.QInt16,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["Conv"],
-        calibrate_method=getattr(CalibrationMethod, method),
-        extra_options={"CalibPercentile": pct} if pct else {},
-    )
+    quantize_onnx_static(fp32, out, calib, acts, method, pct)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = session.run(None, {"faces": faces_to_input(faces)})[0].argmax(1)
     return float((got == want).mean())
