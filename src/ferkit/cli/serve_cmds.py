@@ -1,0 +1,21 @@
+"""`ferkit serve`: the HTTP API and the Best Actor web page (no torch; `pip install 'ferkit[serve]'`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ferkit.serve import serve
+
+    serve(args.model, args.host, args.port, args.threads)
+    return 0
+
+
+def add_serve_parser(stages) -> None:
+    sv = stages.add_parser("serve", help="HTTP API (/predict, /score, /health) and the Best Actor web page at /")
+    sv.add_argument("--model", help="an exported ferkit .onnx (default: the bundled model)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
+    sv.set_defaults(func=cmd_serve)

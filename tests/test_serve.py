@@ -1,0 +1,156 @@
+"""The HTTP API and web page (`ferkit serve`) on the bundled model: predict, score with sessions, bad input."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import make_faces
+from test_layers import run_blocked
+from test_runtime import photo  # noqa: F401  (shared fixture)
+
+from ferkit.runtime import Recognizer
+from ferkit.serve import Sessions, create_app
+
+pytest.importorskip("httpx", reason="the test client needs httpx (pip install 'ferkit[dev]')")
+from fastapi.testclient import TestClient
+
+
+@pytest.fixture(scope="module")
+def rec() -> Recognizer:
+    return Recognizer.default()
+
+
+@pytest.fixture(scope="module")
+def client(rec) -> TestClient:
+    return TestClient(create_app(rec, max_bytes=2_000_000, max_sessions=2))
+
+
+def png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    return buf.tobytes()
+
+
+def test_health_names_the_model_and_labels(client, rec):
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["labels"] == list(rec.labels)
+    assert body["model"] == rec.metadata["model_name"] and body["contract"]["input"]["shape"] == ["N", 1, 48, 48]
+
+
+def test_predict_equals_the_recognizer_raw_and_multipart(client, rec):
+    crop = make_faces(1, seed=3)[0][0]  # (48, 48) uint8: classified as a crop
+    want = rec.predict(crop)[0].to_dict()
+    raw = client.post("/predict", content=png(crop), headers={"content-type": "image/png"})
+    form = client.post("/predict", files={"file": ("face.png", png(crop), "image/png")})
+    for r in (raw, form):
+        assert r.status_code == 200, r.text
+        (face,) = r.json()["faces"]
+        assert face["expression"] == want["expression"] and face["box"] == [0, 0, 48, 48]
+        assert face["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
+
+
+def test_predict_finds_the_face_in_a_photo(client, photo):  # noqa: F811
+    r = client.post("/predict", content=Path(photo).read_bytes())
+    assert r.status_code == 200
+    (face,) = r.json()["faces"]
+    assert face["eyes"] is not None and sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"", 400, "holds no image"),
+        (b"this is not an image", 400, "image bytes"),
+        (png(np.zeros((48, 48), np.uint8))[:40], 400, "image bytes"),  # a truncated PNG
+        (b"\x00" * 2_000_001, 413, "the limit is 2,000,000"),
+    ],
+)
+def test_bad_input_gets_a_clear_error_not_a_500(client, body, status, message):
+    r = client.post("/predict", content=body)
+    assert r.status_code == status
+    assert message in r.json()["detail"]
+
+
+def test_a_form_without_a_file_is_refused(client):
+    boundary = "ferkit-test"
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nno file\r\n--{boundary}--\r\n'
+    multipart = client.post(
+        "/predict", content=body.encode(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert multipart.status_code == 400 and "holds no file" in multipart.json()["detail"]
+
+
+def test_curl_data_binary_is_taken_as_the_image(client, photo):  # noqa: F811
+    # curl --data-binary @photo.jpg sends the bytes labelled application/x-www-form-urlencoded
+    r = client.post(
+        "/predict", content=Path(photo).read_bytes(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert r.status_code == 200 and len(r.json()["faces"]) == 1
+
+
+def test_score_alone_and_unknown_target(client, rec):
+    crop = make_faces(1, seed=4)[0][0]
+    p = rec.predict(crop)[0].probabilities["happy"]
+    r = client.post("/score?target=happy", content=png(crop))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["raw"] == pytest.approx(100 * p, abs=0.01) and body["smoothed"] == pytest.approx(body["raw"], abs=0.01)
+    assert body["faces"][0]["target_score"] == pytest.approx(100 * p, abs=0.01)
+    r = client.post("/score?target=smug", content=png(crop))
+    assert r.status_code == 400 and "smug" in r.json()["detail"]
+
+
+def test_score_sessions_smooth_over_frames_and_reset(rec):
+    client = TestClient(create_app(rec))
+    a, b = make_faces(2, seed=5)[0]
+    pa, pb = (100 * rec.predict(x)[0].probabilities["sad"] for x in (a, b))
+    first = client.post("/score?target=sad&session=p1&t=0", content=png(a)).json()
+    second = client.post("/score?target=sad&session=p1&t=0.25", content=png(b)).json()
+    # one half-life later the steady score is halfway between the two frames' scores
+    assert second["raw"] == pytest.approx(pb, abs=0.01)
+    assert second["smoothed"] == pytest.approx((pa + pb) / 2, abs=0.02)
+    assert second["t"] == pytest.approx(0.25) and first["best"] == 0.0  # not settled yet at t=0
+    back = client.post("/score?target=sad&session=p1&t=0.1", content=png(a))
+    assert back.status_code == 400 and "back in time" in back.json()["detail"]
+    fresh = client.post("/score?target=sad&session=p1&t=0.3&reset=true", content=png(b)).json()
+    assert fresh["smoothed"] == pytest.approx(pb, abs=0.01) and fresh["t"] == 0.0  # a new round
+
+
+def test_sessions_are_bounded_and_a_new_target_starts_a_new_round():
+    sessions = Sessions(capacity=2)
+    t1 = sessions.get("a", "happy", reset=False)
+    assert sessions.get("a", "happy", reset=False) is t1
+    assert sessions.get("a", "sad", reset=False) is not t1
+    sessions.get("b", "happy", reset=False)
+    sessions.get("c", "happy", reset=False)
+    assert len(sessions) == 2  # "a", the least recently used, was dropped
+
+
+def test_the_web_page_is_served(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert "Best Actor" in r.text and "/score?" in r.text
+
+
+def test_serve_is_torch_free():
+    r = run_blocked(
+        """
+        import ferkit.serve, ferkit.cli
+        from fastapi.testclient import TestClient
+        client = TestClient(ferkit.serve.create_app())
+        assert client.get("/health").status_code == 200 and "torch" not in sys.modules
+        print("ok")
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
+
+
+def test_cli_has_serve():
+    from ferkit.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--port", "8123", "--host", "0.0.0.0"])
+    assert args.port == 8123 and args.host == "0.0.0.0" and args.func.__name__ == "cmd_serve"
