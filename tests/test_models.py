@@ -69,3 +69,18 @@ def test_cropped_models_evaluate_and_export_on_48px_faces(tta, tmp_path):
             torch_probabilities(m, faces), np.exp(logits) / np.exp(logits).sum(1, keepdims=True), atol=1e-5
         )
         export_onnx(m, tmp_path / "m.onnx", {"ferkit_contract": json.dumps(contract(m))}, faces)
+
+
+def test_cli_models_lists_every_model_with_its_size(capsys):
+    import json
+
+    from ferkit.cli import main
+    from ferkit.models import count_flops, list_models
+
+    assert main(["models", "--json"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert sorted(rows) == list_models()
+    assert rows["seed_vgg"]["parameters"] == 5_098_951 and rows["seed_vgg"]["input_size"] == [1, 48, 48]
+    assert rows["vgg_fer"]["macs"] == count_flops(create_model("vgg_fer"))
+    assert all(r["flops"] == 2 * r["macs"] > 0 for r in rows.values())
+    assert main(["models"]) == 0 and "mobile_fer" in capsys.readouterr().out

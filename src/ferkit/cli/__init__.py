@@ -12,7 +12,7 @@ from ferkit.cli.data_cmds import _add_data_args, cmd_data_download, cmd_data_inf
 from ferkit.cli.game_cmds import add_score_parser
 from ferkit.cli.predict_cmds import add_predict_parsers
 from ferkit.cli.serve_cmds import add_serve_parser
-from ferkit.cli.train_cmds import cmd_evaluate, cmd_train
+from ferkit.cli.train_cmds import cmd_evaluate, cmd_models, cmd_train
 from ferkit.errors import FerkitError
 
 
@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--precision", default="32-true", help="32-true (default) or bf16-mixed")
     ev.add_argument("--out", help="output folder (default: <run>/eval-<split>)")
     ev.set_defaults(func=cmd_evaluate)
+    md = stages.add_parser("models", help="the registered models: parameters and FLOPs per face")
+    md.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    md.set_defaults(func=cmd_models)
     add_predict_parsers(stages)
     add_score_parser(stages)
     add_serve_parser(stages)

@@ -125,3 +125,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(report_markdown(report, title))
     print(f"wrote {out}")
     return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """The registry: each model's parameters and multiply-accumulates for one face at its input size."""
+    from ferkit.models import count_flops, count_parameters, create_model, list_models
+
+    rows = []
+    for name in list_models():
+        model = create_model(name)
+        macs = count_flops(model)
+        rows.append(
+            {
+                "model": name,
+                "parameters": count_parameters(model)["trainable"],
+                "input_size": list(model.pretrained_cfg["input_size"]),
+                "macs": macs,
+                "flops": 2 * macs,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="ferkit models (one face, forward pass; FLOPs = 2 x multiply-accumulates)")
+    for col in ("model", "parameters", "input", "MMAC", "MFLOP"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        size = "x".join(map(str, r["input_size"]))
+        table.add_row(r["model"], f"{r['parameters']:,}", size, f"{r['macs'] / 1e6:.1f}", f"{r['flops'] / 1e6:.1f}")
+    Console(width=120).print(table)
+    return 0
