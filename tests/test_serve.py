@@ -74,6 +74,15 @@ def test_bad_input_gets_a_clear_error_not_a_500(client, body, status, message):
     assert message in r.json()["detail"]
 
 
+def test_a_chunked_body_over_the_limit_is_cut_off(client):
+    def chunks():  # no Content-Length: the server must count as it reads
+        for _ in range(40):
+            yield b"\x00" * 100_000
+
+    r = client.post("/predict", content=chunks())
+    assert r.status_code == 413 and "2,000,000 bytes, the limit" in r.json()["detail"]
+
+
 def test_a_form_without_a_file_is_refused(client):
     boundary = "ferkit-test"
     body = f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nno file\r\n--{boundary}--\r\n'

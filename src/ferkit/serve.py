@@ -66,8 +66,14 @@ async def _image_bytes(request: Any, max_bytes: int) -> bytes:
         if not uploads:
             raise HTTPException(400, "the multipart form holds no file: send the image as a file field")
         data = await uploads[0].read()
-    else:
-        data = await request.body()
+    else:  # streamed, so a body without a Content-Length (chunked) cannot fill memory past the limit
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise HTTPException(413, f"the image is over {max_bytes:,} bytes, the limit")
+            chunks.append(chunk)
+        data = b"".join(chunks)
     if len(data) > max_bytes:
         raise HTTPException(413, f"the image is {len(data):,} bytes; the limit is {max_bytes:,}")
     if not data:
