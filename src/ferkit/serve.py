@@ -66,6 +66,8 @@ async def _image_bytes(request: Any, max_bytes: int) -> bytes:
         if not uploads:
             raise HTTPException(400, "the multipart form holds no file: send the image as a file field")
         data = await uploads[0].read()
+        if len(data) > max_bytes:
+            raise HTTPException(413, f"the image is {len(data):,} bytes; the limit is {max_bytes:,}")
     else:  # streamed, so a body without a Content-Length (chunked) cannot fill memory past the limit
         chunks, size = [], 0
         async for chunk in request.stream():
@@ -74,8 +76,6 @@ async def _image_bytes(request: Any, max_bytes: int) -> bytes:
                 raise HTTPException(413, f"the image is over {max_bytes:,} bytes, the limit")
             chunks.append(chunk)
         data = b"".join(chunks)
-    if len(data) > max_bytes:
-        raise HTTPException(413, f"the image is {len(data):,} bytes; the limit is {max_bytes:,}")
     if not data:
         raise HTTPException(400, "the request holds no image: send its bytes as the body or as a form file")
     return data
@@ -148,7 +148,6 @@ def create_app(recognizer: Recognizer | None = None, max_bytes: int = MAX_BYTES,
     def page() -> str:
         return (files("ferkit") / "web" / "index.html").read_text(encoding="utf-8")
 
-    app.state.sessions = sessions
     return app
 
 
