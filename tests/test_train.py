@@ -83,25 +83,33 @@ def test_resume_after_kill_gives_the_same_result(fer_csv, tmp_path, monkeypatch)
     ]
     assert main([*base, "--run-dir", str(tmp_path / "whole")]) == 0
 
-    class KillAfterFirstEpoch(L.Callback):
-        def on_train_epoch_end(self, trainer, pl_module):
-            if trainer.current_epoch == 1:  # killed during epoch 1: resume point is the start of epoch 1
+    class KillInThirdEpoch(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.current_epoch == 2 and batch_idx == 1:  # killed mid-epoch: epochs 0 and 1 are complete
                 raise Killed("simulated kill")
 
-    original = train_mod._trainer
+    class RecordEpochs(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            started.append(trainer.current_epoch)
 
-    def killing_trainer(*a, **k):
-        trainer = original(*a, **k)
-        trainer.callbacks.append(KillAfterFirstEpoch())
-        return trainer
+    def with_callback(callback):
+        def make(*a, **k):
+            trainer = original(*a, **k)
+            trainer.callbacks.append(callback)
+            return trainer
 
-    monkeypatch.setattr(train_mod, "_trainer", killing_trainer)
+        return make
+
+    original, started = train_mod._trainer, []
+    monkeypatch.setattr(train_mod, "_trainer", with_callback(KillInThirdEpoch()))
     with pytest.raises(Killed):
         main([*base, "--run-dir", str(tmp_path / "killed")])
-    assert (tmp_path / "killed" / "0-base" / "checkpoints" / "last.ckpt").exists()
+    ckpts = tmp_path / "killed" / "0-base" / "checkpoints"
+    assert train_mod.resume_checkpoint(ckpts) == ckpts / train_mod.RESUME_CKPT
     assert not (tmp_path / "killed" / "model.pt").exists()
-    monkeypatch.setattr(train_mod, "_trainer", original)
-    assert main([*base, "--run-dir", str(tmp_path / "killed")]) == 0  # resumes from last.ckpt
+    monkeypatch.setattr(train_mod, "_trainer", with_callback(RecordEpochs()))
+    assert main([*base, "--run-dir", str(tmp_path / "killed")]) == 0
+    assert started == [2]  # resumes where it was killed: no finished epoch is trained twice
     a = torch.load(tmp_path / "whole" / "model.pt", weights_only=False)["state_dict"]
     b = torch.load(tmp_path / "killed" / "model.pt", weights_only=False)["state_dict"]
     assert a.keys() == b.keys()

@@ -27,18 +27,3 @@ class EpochLine(L.Callback):
             f"val_acc {m.get('val_acc', float('nan')):.4f}  lr {lr:.2e}  {time.perf_counter() - self.t0:.0f}s",
             flush=True,
         )
-
-
-class ResumePoint(L.Callback):
-    """Writes `path` when an epoch starts, i.e. once the previous epoch is complete in every respect.
-
-    Lightning counts a checkpoint written at the end of an epoch (ModelCheckpoint's last.ckpt) as mid-epoch,
-    and repeats that epoch on resume; from this one a resumed run replays exactly what an unbroken run does.
-    """
-
-    def __init__(self, path) -> None:
-        self.path = path
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch > 0:
-            trainer.save_checkpoint(self.path)

@@ -65,6 +65,15 @@ def phase_data(phase: Phase, splits: Splits, model, cfg: TrainConfig, precision:
     )
 
 
+RESUME_CKPT = "resume.ckpt"
+
+
+def resume_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest resume point of a phase: resume.ckpt (every epoch) or, from runs of older versions, last.ckpt."""
+    found = [p for p in (ckpt_dir / RESUME_CKPT, ckpt_dir / "last.ckpt") if p.exists()]
+    return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
+
+
 def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
@@ -72,10 +81,12 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
 
     from ferkit.callbacks import EpochLine
 
+    ckpt_dir = phase_dir / "checkpoints"
     callbacks = [
-        ModelCheckpoint(
-            dirpath=phase_dir / "checkpoints", filename="best", monitor=cfg.monitor, mode="max", save_last=True
-        ),
+        # best.ckpt is the phase's result. The resume point is written after every epoch: save_last=True would
+        # write last.ckpt only alongside a new best (Lightning 2.6), and a resumed run would replay epochs.
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode="max"),
+        ModelCheckpoint(dirpath=ckpt_dir, filename=RESUME_CKPT.removesuffix(".ckpt"), enable_version_counter=False),
         LearningRateMonitor(logging_interval="epoch"),
     ]
     if cfg.ema_decay:
@@ -111,7 +122,7 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
 
 
 def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir: Path, precision: str) -> dict:
-    """One phase: fit (resuming from last.ckpt if it exists), then keep the weights of its best validation epoch."""
+    """One phase: fit (resuming from its newest resume point), then keep the weights of its best validation epoch."""
     from ferkit.lit import DistillModule, FERModule
 
     if cfg.teachers:
@@ -125,10 +136,10 @@ def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir:
     rank, world = trainer.global_rank, trainer.world_size
     train_loader = make_loader(*data.train, cfg.batch_size, True, cfg.seed, rank, world)
     val_loader = make_loader(*data.val, 512, False, cfg.seed)
-    last = phase_dir / "checkpoints" / "last.ckpt"
+    resume = resume_checkpoint(phase_dir / "checkpoints")
     _keep_old_metrics(phase_dir)
     t0 = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     best = phase_dir / "checkpoints" / "best.ckpt"
     if best.exists():
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
