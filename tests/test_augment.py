@@ -76,3 +76,17 @@ def test_random_erasing_zeros_one_rectangle_in_chosen_images():
     frac = erased[erased > 0].float() / (48 * 48)
     assert frac.min() > 0.005 and frac.max() < 0.3
     assert torch.equal(random_erasing(x, 0.0, torch.Generator()), x)
+
+
+def test_mixup_blends_each_image_with_one_partner_and_replays_from_the_seed():
+    from ferkit.augment import mixup
+
+    x = torch.rand(16, 1, 44, 44)
+    mixed, partner, lam = mixup(x, 0.2, torch.Generator().manual_seed(3))
+    assert mixed.shape == x.shape and 0 < lam < 1
+    assert sorted(partner.tolist()) == list(range(16))  # a permutation: every image is someone's partner
+    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[partner])
+    again, partner2, lam2 = mixup(x, 0.2, torch.Generator().manual_seed(3))
+    assert lam2 == lam and torch.equal(partner2, partner) and torch.equal(again, mixed)
+    same, identity, one = mixup(x, 0.0, torch.Generator())
+    assert same is x and one == 1.0 and identity.tolist() == list(range(16))

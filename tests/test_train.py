@@ -194,12 +194,15 @@ def test_distill_and_ensemble_through_cli(fer_csv, tmp_path, capsys):
                 *common,
                 "--set",
                 "ema_decay=0.9",
+                "--set",
+                "phases.0.augment.mixup=0.2",
             ]
         )
         == 0
     )
     cfg = json.loads((student / "summary.json").read_text())["config"]
     assert cfg["teachers"] == [str(teacher / "model.pt")] and cfg["ema_decay"] == 0.9
+    assert cfg["phases"][0]["augment"]["mixup"] == 0.2
     out = tmp_path / "ens"
     models = [str(teacher / "model.pt"), str(student / "model.pt")]
     assert main(["evaluate", *models, "--data", str(fer_csv), "--tta", "tencrop", "--out", str(out)]) == 0
@@ -216,8 +219,28 @@ def _module(**cfg):
 
     phase = Phase(epochs=10)
     module = FERModule(create_model("mobile_fer"), TrainConfig(**cfg), phase)
-    module._trainer = SimpleNamespace(estimated_stepping_batches=100)  # 10 epochs of 10 steps
+    module._trainer = SimpleNamespace(estimated_stepping_batches=100, current_epoch=0, global_rank=0)  # 10 x 10 steps
     return module
+
+
+def test_mixup_loss_weighs_both_labels_by_lam():
+    module = _module(label_smoothing=0.1)
+    logits, y = torch.randn(4, 7), torch.tensor([0, 1, 2, 3])
+    partner, lam = torch.tensor([2, 3, 0, 1]), 0.7
+    ce = torch.nn.functional.cross_entropy
+    expected = lam * ce(logits, y, label_smoothing=0.1) + (1 - lam) * ce(logits, y[partner], label_smoothing=0.1)
+    torch.testing.assert_close(module._cross_entropy(logits, y, (partner, lam)), expected)
+    torch.testing.assert_close(module._cross_entropy(logits, y, None), ce(logits, y, label_smoothing=0.1))
+
+
+def test_training_step_mixes_when_the_phase_asks():
+    module = _module()
+    module.phase.augment.mixup = 0.4
+    module.log = lambda *a, **k: None  # no trainer to log to
+    x = torch.randint(0, 256, (8, 1, 48, 48), dtype=torch.uint8)
+    mixed, mix = module._augmented(x.float(), 0)
+    assert mixed.shape == (8, 1, 44, 44) and mix is not None and 0 < mix[1] < 1
+    assert torch.isfinite(module.training_step((x.float(), torch.arange(8) % 7), 0))
 
 
 def test_no_weight_decay_on_norms_and_biases():

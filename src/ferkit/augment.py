@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -82,6 +83,20 @@ def random_erasing(x: torch.Tensor, p: float, g: torch.Generator, area=(0.02, 0.
     )
     chosen = torch.rand(b, generator=g, device=dev) < p
     return x.masked_fill((inside & chosen[:, None, None])[:, None], 0.0)
+
+
+def mixup(x: torch.Tensor, alpha: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Blend the batch with a shuffled copy of itself (Zhang et al., 2018): lam * x + (1 - lam) * x[partner].
+
+    x (B, C, H, W) -> (mixed x, partner indices (B,), lam); one lam ~ Beta(alpha, alpha) per batch, drawn from g
+    (through numpy: torch's Beta takes no generator) so that a resumed run mixes the same way.
+    """
+    if alpha <= 0:
+        return x, torch.arange(x.shape[0], device=x.device), 1.0
+    partner = torch.randperm(x.shape[0], generator=g, device=g.device).to(x.device)
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g, device=g.device))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    return lam * x + (1 - lam) * x[partner], partner, lam
 
 
 def ten_crops(x: torch.Tensor, size: int) -> list[torch.Tensor]:

@@ -19,6 +19,7 @@ class Augment:
     zoom: float = 0.0
     hflip: bool = False
     erasing: float = 0.0  # probability of random erasing per image
+    mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) blend weight; 0: off ("light" mixup is 0.1-0.4)
 
 
 @dataclass

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 
-from ferkit.augment import augment, crop_to, random_erasing
+from ferkit.augment import augment, crop_to, mixup, random_erasing
 from ferkit.config import Phase, TrainConfig, to_dict
+
+Mix = tuple[torch.Tensor, float]  # mixup's partner indices (B,) and the weight of each image's own label
 
 
 def to_input(x_u8: torch.Tensor, cfg: dict, channels_last: bool) -> torch.Tensor:
@@ -44,27 +47,43 @@ class FERModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
+    def _cross_entropy(self, logits: torch.Tensor, y: torch.Tensor, mix: Mix | None) -> torch.Tensor:
+        """Training loss (label smoothing; a mixed batch scores against both labels, weighted by lam)."""
+        ce = partial(F.cross_entropy, logits.float(), label_smoothing=self.config.label_smoothing)
+        if mix is None:
+            return ce(y)
+        partner, lam = mix
+        return lam * ce(y) + (1 - lam) * ce(y[partner])
+
+    def _step(self, batch, stage: str, mix: Mix | None = None) -> torch.Tensor:
         x, y = batch
         logits = self(x)
-        smoothing = self.config.label_smoothing if stage == "train" else 0.0
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
+        if stage == "train":
+            loss = self._cross_entropy(logits, y, mix)
+            y = y if mix is None or mix[1] >= 0.5 else y[mix[0]]  # accuracy against the dominant label
+        else:
+            loss = F.cross_entropy(logits.float(), y)
         acc = (logits.argmax(1) == y).float().mean()
         on_step = stage == "train"
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=on_step, sync_dist=True)
         self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
-    def _augmented(self, x: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        """(B, 1, 48, 48) -> (B, 1, crop, crop): affine, random crop and erasing, on the batch's own device,
+    def _augmented(self, x: torch.Tensor, batch_idx: int) -> tuple[torch.Tensor, Mix | None]:
+        """(B, 1, 48, 48) -> (B, 1, crop, crop): affine, random crop, erasing and mixup, on the batch's own device,
         from a generator seeded by (seed, epoch, batch, rank) so that a resumed run draws the same."""
+        aug = self.phase.augment
         g = torch.Generator(device=x.device).manual_seed(self._batch_seed(batch_idx) + 1)
-        x = augment(x, self.phase.augment, g)
-        return random_erasing(crop_to(x, self.contract["input_size"][-1], g), self.phase.augment.erasing, g)
+        x = random_erasing(crop_to(augment(x, aug, g), self.contract["input_size"][-1], g), aug.erasing, g)
+        if aug.mixup <= 0:
+            return x, None
+        x, partner, lam = mixup(x, aug.mixup, g)
+        return x, (partner, lam)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        return self._step((self._augmented(x, batch_idx), y), "train")
+        x, mix = self._augmented(x, batch_idx)
+        return self._step((x, y), "train", mix)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
@@ -130,7 +149,7 @@ class DistillModule(FERModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        x = self._augmented(x, batch_idx)
+        x, mix = self._augmented(x, batch_idx)
         logits = self(x).float()
         with torch.no_grad():  # teachers see the same augmented crop, each normalised its own way
             t_logits = torch.stack([t(self._renormalise(x, t)).float() for t in self.teachers]).mean(0)
@@ -145,8 +164,7 @@ class DistillModule(FERModule):
             * temp
             * temp
         )
-        ce = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
-        loss = alpha * kl + (1 - alpha) * ce
+        loss = alpha * kl + (1 - alpha) * self._cross_entropy(logits, y, mix)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
         return loss
