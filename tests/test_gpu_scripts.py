@@ -1,0 +1,83 @@
+"""scripts/gpu_data.py and scripts/gpu_train.py: the tools that carry FER2013 to a lent GPU and train there."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferkit.data import read_csv
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pack_unpack_is_lossless_and_writes_the_kaggle_layout(faces, tmp_path):
+    gpu_data = _script("gpu_data")
+    images, labels, usage = faces
+    rng = np.random.default_rng(0)
+    images = np.concatenate([images] * 40)  # 1400 faces: more than one mosaic per part
+    images = rng.integers(0, 256, images.shape, dtype=np.uint8)  # noise: the hardest case for a codec
+    labels, codes = np.tile(labels, 40), np.tile([gpu_data.USAGES.index(u) for u in usage], 40).astype(np.uint8)
+    parts = gpu_data.pack(images, labels, codes, tmp_path / "gpu", parts=2)
+    assert [p.name for p in parts] == ["part1", "part2"]
+    back = gpu_data.unpack(parts[::-1])  # any order
+    assert np.array_equal(back[0], images) and np.array_equal(back[1], labels) and np.array_equal(back[2], codes)
+    gpu_data.write_csv(*back, tmp_path / "fer2013.csv")
+    ds = read_csv(tmp_path / "fer2013.csv")
+    assert np.array_equal(ds.images, images) and np.array_equal(ds.labels, labels)
+    assert ds.usage.tolist() == [gpu_data.USAGES[c] for c in codes]
+    with pytest.raises(ValueError, match="pass every part once"):
+        gpu_data.unpack(parts[:1])
+    mosaic = parts[0] / "faces-000.webp"
+    mosaic.write_bytes(gpu_data.cv2.imencode(".webp", np.zeros((960, 2400), np.uint8))[1].tobytes())
+    with pytest.raises(ValueError, match="do not match its manifest"):
+        gpu_data.unpack(parts)
+
+
+def _log(path: Path, seconds: list[float]) -> None:
+    path.write_text(
+        "".join(f"[main] epoch {i:3d}  train_loss 1.0  val_acc 0.5  {s:.0f}s\n" for i, s in enumerate(seconds))
+    )
+
+
+def test_fit_epochs_shortens_the_schedule_only_when_it_overruns(tmp_path, monkeypatch):
+    gpu_train = _script("gpu_train")
+    log = tmp_path / "s42.log"
+    procs = {42: (None, tmp_path, log)}
+    now = 1000.0
+    monkeypatch.setattr(gpu_train.time, "time", lambda: now)
+    args = gpu_train.argparse.Namespace(epochs=300, budget=400)
+    _log(log, [12])
+    assert gpu_train._fit_epochs(args, now - 40, now - 40, procs) is None  # one epoch: too early to judge
+    _log(log, [12, 1])
+    assert gpu_train._fit_epochs(args, now - 40, now - 30, procs) is None  # 298 x 1 s fits the 330 s left
+    _log(log, [12, 2])  # 298 x 2 s does not: (330 s - 16 s start-up) / 2 s, less one spare epoch
+    assert gpu_train._fit_epochs(args, now - 40, now - 30, procs) == 156
+
+
+def test_gpu_train_runs_a_seed_through_the_real_cli_and_returns_chunks(fer_csv, tmp_path, monkeypatch):
+    gpu_train = _script("gpu_train")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1] / "src"))
+    monkeypatch.setattr(gpu_train, "CHUNK", 2**20)  # the 2 MB test model comes back in several chunks
+    out = tmp_path / "out"
+    argv = ["--csv", str(fer_csv), "--config", "configs/mobile.yaml", "--seeds", "7", "--epochs", "2"]
+    argv += ["--budget", "300", "--out", str(out), "--runs", str(tmp_path / "runs")]
+    argv += ["--", "--limit", "24", "--batch-size", "8", "--threads", "1", "--set", "warmup_epochs=0"]
+    assert gpu_train.main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["epochs"] == 2 and not report["restarted"]
+    assert len(report["seeds"]["7"]["epoch_seconds"]) == 2
+    chunks = sorted(out.glob("s7.model.pt.*"))
+    assert len(chunks) >= 2 and all(c.stat().st_size <= 2**20 for c in chunks)
+    joined = b"".join(c.read_bytes() for c in chunks)
+    assert joined == (tmp_path / "runs" / "s7-e2" / "model.pt").read_bytes()
