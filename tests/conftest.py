@@ -80,3 +80,53 @@ def real_data_or_skip() -> Path:
     if not path.is_file():
         pytest.skip(f"FER2013 not found at {path} (get it from Kaggle; see README)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """An untrained seed_vgg (fixed seed): the torch side of the parity tests."""
+    import torch
+
+    from ferkit.models import create_model
+
+    torch.manual_seed(0)
+    return create_model("seed_vgg").eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_model, tmp_path_factory) -> Path:
+    """tiny_model exported to ONNX with its contract (temperature 1.5, so calibration is exercised)."""
+    import json
+
+    from ferkit.export import contract, export_onnx
+
+    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    faces = make_faces(16, seed=1)[0]
+    export_onnx(tiny_model, path, {"ferkit_contract": json.dumps(contract(tiny_model, temperature=1.5))}, faces)
+    return path
+
+
+@pytest.fixture(scope="session")
+def photo() -> str:
+    """A real photo with one face (matplotlib's sample data; nothing is downloaded)."""
+    cbook = pytest.importorskip("matplotlib.cbook")
+    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+@pytest.fixture
+def inputs(tmp_path, photo) -> Path:
+    """A folder with a photo, a 48 px face crop and a 10-frame video."""
+    import shutil
+
+    import cv2
+
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(photo, d / "hopper.jpg")
+    cv2.imwrite(str(d / "crop.png"), make_faces(1)[0][0])
+    frame = cv2.resize(cv2.imread(photo), (256, 320))
+    writer = cv2.VideoWriter(str(d / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (256, 320))
+    for _ in range(10):
+        writer.write(frame)
+    writer.release()
+    return d

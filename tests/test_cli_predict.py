@@ -3,32 +3,14 @@
 import csv
 import io
 import json
-import shutil
 
 import cv2
 import numpy as np
-import pytest
-from conftest import make_faces
-from test_runtime import photo, tiny_model, tiny_onnx  # noqa: F401  (shared fixtures)
 
 from ferkit.cli import main
 
 
-@pytest.fixture
-def inputs(tmp_path, photo):  # noqa: F811
-    d = tmp_path / "in"
-    d.mkdir()
-    shutil.copy(photo, d / "hopper.jpg")
-    cv2.imwrite(str(d / "crop.png"), make_faces(1)[0][0])
-    frame = cv2.resize(cv2.imread(photo), (256, 320))
-    writer = cv2.VideoWriter(str(d / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (256, 320))
-    for _ in range(10):
-        writer.write(frame)
-    writer.release()
-    return d
-
-
-def test_predict_folder_with_video_as_json(inputs, tiny_onnx, capsys):  # noqa: F811
+def test_predict_folder_with_video_as_json(inputs, tiny_onnx, capsys):
     assert main(["predict", str(inputs), "--model", str(tiny_onnx), "--every", "5", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     by_source = {}
@@ -39,7 +21,7 @@ def test_predict_folder_with_video_as_json(inputs, tiny_onnx, capsys):  # noqa: 
     assert by_source["crop.png"][0]["box"] == [0, 0, 48, 48]
 
 
-def test_predict_glob_csv_annotate_chart(inputs, tiny_onnx, tmp_path, capsys):  # noqa: F811
+def test_predict_glob_csv_annotate_chart(inputs, tiny_onnx, tmp_path, capsys):
     args = [
         "predict",
         str(inputs / "*.jpg"),
@@ -60,7 +42,7 @@ def test_predict_glob_csv_annotate_chart(inputs, tiny_onnx, tmp_path, capsys):  
     assert (tmp_path / "charts" / "hopper_face0.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_predict_reports_bad_files_and_no_faces(tmp_path, tiny_onnx, capsys):  # noqa: F811
+def test_predict_reports_bad_files_and_no_faces(tmp_path, tiny_onnx, capsys):
     (tmp_path / "bad.jpg").write_bytes(b"garbage")
     cv2.imwrite(str(tmp_path / "blank.png"), np.full((240, 320), 128, np.uint8))
     assert main(["predict", str(tmp_path / "blank.png"), str(tmp_path / "bad.jpg"), "--model", str(tiny_onnx)]) == 1
@@ -70,7 +52,7 @@ def test_predict_reports_bad_files_and_no_faces(tmp_path, tiny_onnx, capsys):  #
     assert "matches no file" in capsys.readouterr().err
 
 
-def test_export_cli_writes_metadata_and_checks_parity(tmp_path, fer_csv, tiny_model, capsys):  # noqa: F811
+def test_export_cli_writes_metadata_and_checks_parity(tmp_path, fer_csv, tiny_model, capsys):
     import torch
 
     from ferkit.config import TrainConfig, to_dict

@@ -5,9 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from test_cli_predict import inputs  # noqa: F401  (shared fixtures)
 from test_layers import run_blocked
-from test_runtime import photo, tiny_model, tiny_onnx  # noqa: F401
 
 from ferkit.cli import main
 from ferkit.game import ScoreTracker, expression_score, iou
@@ -109,7 +107,7 @@ def test_bad_arguments_are_clear():
         tracker.update([face(0.5, "happy")], t=0.5)
 
 
-def test_score_cli_on_a_photo_and_a_video(inputs, tiny_onnx, capsys):  # noqa: F811
+def test_score_cli_on_a_photo_and_a_video(inputs, tiny_onnx, capsys):
     args = ["score", str(inputs / "hopper.jpg"), str(inputs / "clip.avi"), "--target", "happy", "--json"]
     assert main([*args, "--model", str(tiny_onnx), "--every", "2"]) == 0
     out = {r["source"].rsplit("/", 1)[-1]: r for r in json.loads(capsys.readouterr().out)}
@@ -124,7 +122,7 @@ def test_score_cli_on_a_photo_and_a_video(inputs, tiny_onnx, capsys):  # noqa: F
     assert "unknown expression 'bored'" in capsys.readouterr().err
 
 
-def test_score_table_names_the_round_score(inputs, tiny_onnx, capsys):  # noqa: F811
+def test_score_table_names_the_round_score(inputs, tiny_onnx, capsys):
     assert main(["score", str(inputs / "hopper.jpg"), "--target", "surprise", "--model", str(tiny_onnx)]) == 0
     assert "score" in capsys.readouterr().out
 

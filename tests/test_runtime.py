@@ -1,42 +1,19 @@
 """The torch-free runtime: Recognizer, faces, bad input. A tiny untrained model is exported for these tests."""
 
 import io
-import json
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import make_faces
 from test_layers import run_blocked
 
 from ferkit.errors import FerkitError
-from ferkit.export import contract, export_onnx, torch_probabilities
-from ferkit.models import create_model
+from ferkit.export import torch_probabilities
 from ferkit.preprocess import ImageError, load_image
 from ferkit.runtime import ModelFileError, Recognizer
-
-
-@pytest.fixture(scope="session")
-def tiny_model():
-    torch.manual_seed(0)
-    return create_model("seed_vgg").eval()
-
-
-@pytest.fixture(scope="session")
-def tiny_onnx(tiny_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    faces = make_faces(16, seed=1)[0]
-    export_onnx(tiny_model, path, {"ferkit_contract": json.dumps(contract(tiny_model, temperature=1.5))}, faces)
-    return path
-
-
-@pytest.fixture(scope="session")
-def photo():
-    cbook = pytest.importorskip("matplotlib.cbook")
-    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
 
 
 def test_crops_equal_torch_probabilities(tiny_model, tiny_onnx):

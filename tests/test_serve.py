@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from conftest import make_faces
 from test_layers import run_blocked
-from test_runtime import photo  # noqa: F401  (shared fixture)
 
 from ferkit.runtime import Recognizer
 from ferkit.serve import Sessions, create_app
@@ -52,7 +51,7 @@ def test_predict_equals_the_recognizer_raw_and_multipart(client, rec):
         assert face["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
 
 
-def test_predict_finds_the_face_in_a_photo(client, photo):  # noqa: F811
+def test_predict_finds_the_face_in_a_photo(client, photo):
     r = client.post("/predict", content=Path(photo).read_bytes())
     assert r.status_code == 200
     (face,) = r.json()["faces"]
@@ -92,7 +91,7 @@ def test_a_form_without_a_file_is_refused(client):
     assert multipart.status_code == 400 and "holds no file" in multipart.json()["detail"]
 
 
-def test_curl_data_binary_is_taken_as_the_image(client, photo):  # noqa: F811
+def test_curl_data_binary_is_taken_as_the_image(client, photo):
     # curl --data-binary @photo.jpg sends the bytes labelled application/x-www-form-urlencoded
     r = client.post(
         "/predict", content=Path(photo).read_bytes(), headers={"content-type": "application/x-www-form-urlencoded"}

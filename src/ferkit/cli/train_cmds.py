@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.cli.data_cmds import _load  # noqa: F401
-
 
 def _limit(ds, n: int | None):
     return ds if n is None else ds.select(slice(0, n))
