@@ -107,9 +107,13 @@ def test_resume_after_kill_gives_the_same_result(fer_csv, tmp_path, monkeypatch)
     ckpts = tmp_path / "killed" / "0-base" / "checkpoints"
     assert train_mod.resume_checkpoint(ckpts) == ckpts / train_mod.RESUME_CKPT
     assert not (tmp_path / "killed" / "model.pt").exists()
+    spent = torch.load(ckpts / train_mod.RESUME_CKPT, weights_only=False)["callbacks"]["PhaseClock"]["seconds"]
+    assert spent > 0
     monkeypatch.setattr(train_mod, "_trainer", with_callback(RecordEpochs()))
     assert main([*base, "--run-dir", str(tmp_path / "killed")]) == 0
     assert started == [2]  # resumes where it was killed: no finished epoch is trained twice
+    done = json.loads((tmp_path / "killed" / "0-base" / "done.json").read_text())
+    assert done["seconds"] > spent  # the phase's time counts the killed process's epochs too
     a = torch.load(tmp_path / "whole" / "model.pt", weights_only=False)["state_dict"]
     b = torch.load(tmp_path / "killed" / "model.pt", weights_only=False)["state_dict"]
     assert a.keys() == b.keys()

@@ -27,3 +27,26 @@ class EpochLine(L.Callback):
             f"val_acc {m.get('val_acc', float('nan')):.4f}  lr {lr:.2e}  {time.perf_counter() - self.t0:.0f}s",
             flush=True,
         )
+
+
+class PhaseClock(L.Callback):
+    """A phase's training seconds, summed over resumes: each checkpoint carries the time spent up to it.
+
+    Without it a resumed phase would report only the last process's time (a phase may span several sessions).
+    """
+
+    def __init__(self) -> None:
+        self.before, self.t0 = 0.0, time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.t0
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.t0 = time.perf_counter()
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.before, self.t0 = float(state_dict["seconds"]), time.perf_counter()

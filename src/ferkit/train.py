@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +78,7 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from ferkit.callbacks import EpochLine
+    from ferkit.callbacks import EpochLine, PhaseClock
 
     ckpt_dir = phase_dir / "checkpoints"
     callbacks = [
@@ -88,6 +87,7 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
         ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode="max"),
         ModelCheckpoint(dirpath=ckpt_dir, filename=RESUME_CKPT.removesuffix(".ckpt"), enable_version_counter=False),
         LearningRateMonitor(logging_interval="epoch"),
+        PhaseClock(),
     ]
     if cfg.ema_decay:
         from lightning.pytorch.callbacks import WeightAveraging
@@ -123,6 +123,7 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
 
 def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir: Path, precision: str) -> dict:
     """One phase: fit (resuming from its newest resume point), then keep the weights of its best validation epoch."""
+    from ferkit.callbacks import PhaseClock
     from ferkit.lit import DistillModule, FERModule
 
     if cfg.teachers:
@@ -138,13 +139,13 @@ def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir:
     val_loader = make_loader(*data.val, 512, False, cfg.seed)
     resume = resume_checkpoint(phase_dir / "checkpoints")
     _keep_old_metrics(phase_dir)
-    t0 = time.perf_counter()
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     best = phase_dir / "checkpoints" / "best.ckpt"
     if best.exists():
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         model.load_state_dict({k.removeprefix("model.").replace("_orig_mod.", ""): v for k, v in state.items()})
-    return {"epochs_run": trainer.current_epoch, "seconds": round(time.perf_counter() - t0, 1), "rank": rank}
+    clock = next(c for c in trainer.callbacks if isinstance(c, PhaseClock))  # training time over every resume
+    return {"epochs_run": trainer.current_epoch, "seconds": round(clock.seconds, 1), "rank": rank}
 
 
 def _keep_old_metrics(phase_dir: Path) -> None:
