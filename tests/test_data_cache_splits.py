@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 from conftest import csv_text, make_faces, write_csv
 
-from ferkit.data import duplicate_groups, load_fer2013, make_splits, quality_report, read_csv
+from ferkit.data import (
+    duplicate_groups,
+    holdout_without_shared_images,
+    load_fer2013,
+    make_splits,
+    quality_report,
+    read_csv,
+)
 from ferkit.data import source as source_mod
 from ferkit.errors import DataError
 
@@ -85,3 +92,18 @@ def test_quality_report_counts_constructed_duplicates_and_blanks(tmp_path):
     assert r.near_blank_by_usage["Training"] == 1
     groups = duplicate_groups(images)
     assert groups[14] == groups[0] and groups[2] == groups[3] and groups[4] != groups[6]
+
+
+def test_holdout_keeps_every_duplicate_group_on_one_side():
+    rng = np.random.default_rng(0)
+    distinct = rng.integers(0, 256, (30, 48, 48), dtype=np.uint8)
+    copies = rng.integers(1, 5, 30)  # 1-4 copies of each distinct face, shuffled together
+    images = rng.permutation(np.repeat(distinct, copies, axis=0))
+    fit, val = holdout_without_shared_images(images, 0.2, seed=3)
+    assert sorted([*fit, *val]) == list(range(len(images)))  # a partition, nothing lost
+    assert fit.tolist() == sorted(fit) and val.tolist() == sorted(val)
+    groups = duplicate_groups(images)
+    assert not set(groups[fit]) & set(groups[val])  # no face on both sides
+    assert 0.2 * len(images) <= len(val) < 0.2 * len(images) + 4  # at most one group over the fraction
+    again = holdout_without_shared_images(images, 0.2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((fit, val), again, strict=True))

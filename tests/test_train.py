@@ -39,6 +39,25 @@ def test_hard_examples_are_exactly_the_misclassified_training_images():
     assert found.tolist() == wrong
 
 
+def test_hard_phase_validates_on_faces_it_does_not_fit():
+    from ferkit.config import Phase, TrainConfig
+    from ferkit.data import FERDataset, Splits
+
+    n = 40
+    images = np.zeros((n, 48, 48), np.uint8)
+    images[:, 1, 1] = np.arange(n) % 10  # 10 distinct faces, 4 copies each
+    images[:, 0, 0] = np.arange(n) % 7  # what PixelModel predicts
+    labels = ((np.arange(n) % 7 + 1) % 7).astype(np.int64)  # every face is misclassified
+    train = FERDataset(images, labels, np.full(n, "Training"), np.arange(n))
+    data = train_mod.phase_data(
+        Phase(name="hard", data="hard"), Splits("official", train, train, train), PixelModel(), TrainConfig(), "32-true"
+    )
+    fit, val = data.train[0], data.val[0]
+    assert data.note == {"hard_examples": n, "hard_train": len(fit), "hard_val": len(val)}
+    assert len(fit) + len(val) == n and len(val) == 8  # two whole groups of four
+    assert not {f.tobytes() for f in fit} & {v.tobytes() for v in val}
+
+
 def test_smoke_train_and_evaluate_through_cli(fer_csv, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "--config", "configs/seed.yaml", "--data", str(fer_csv), "--run-dir", str(run), *TINY]

@@ -12,7 +12,7 @@ import torch
 
 from ferkit.batches import make_loader
 from ferkit.config import Phase, TrainConfig, to_dict
-from ferkit.data import FERDataset, Splits
+from ferkit.data import FERDataset, Splits, holdout_without_shared_images
 from ferkit.evaluate import predict_logits
 from ferkit.metrics import classification_report
 from ferkit.models import count_parameters, create_model
@@ -55,9 +55,8 @@ def phase_data(phase: Phase, splits: Splits, model, cfg: TrainConfig, precision:
     hard = mine_hard_examples(model, train.images, train.labels, precision)
     if len(hard) < 2:  # nothing left to learn from: the phase is skipped, and says so
         return PhaseData((train.images[:0], train.labels[:0]), (val.images, val.labels), {"hard_examples": len(hard)})
-    order = np.random.default_rng(cfg.seed).permutation(hard)
-    n_val = max(1, round(len(order) * phase.hard_val_fraction))
-    fit_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
+    fit_pos, val_pos = holdout_without_shared_images(train.images[hard], phase.hard_val_fraction, cfg.seed)
+    fit_idx, val_idx = hard[fit_pos], hard[val_pos]
     note = {"hard_examples": len(hard), "hard_train": len(fit_idx), "hard_val": len(val_idx)}
     return PhaseData(
         (train.images[fit_idx], train.labels[fit_idx]), (train.images[val_idx], train.labels[val_idx]), note

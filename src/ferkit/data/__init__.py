@@ -5,7 +5,7 @@ from ferkit.data.dataset import ALL_USAGES, IMAGE_SIZE, USAGES, FERDataset, Skip
 from ferkit.data.folder_reader import read_folder
 from ferkit.data.quality import QualityReport, duplicate_groups, near_blank_mask, quality_report
 from ferkit.data.source import HOW_TO_GET, LAYOUTS, load_fer2013, locate
-from ferkit.data.splits import SPLITS, Splits, make_splits
+from ferkit.data.splits import SPLITS, Splits, holdout_without_shared_images, make_splits
 
 __all__ = [
     "ALL_USAGES",
@@ -20,6 +20,7 @@ __all__ = [
     "SkippedRow",
     "Splits",
     "duplicate_groups",
+    "holdout_without_shared_images",
     "load_fer2013",
     "locate",
     "make_splits",

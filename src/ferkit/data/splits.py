@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ferkit.data.dataset import FERDataset
+from ferkit.data.quality import duplicate_groups
 from ferkit.errors import DataError
 
 SPLITS = ("official", "notebook")
@@ -47,3 +48,18 @@ def make_splits(ds: FERDataset, kind: str = "official", seed: int = 42, test_fra
         test = train.select(np.sort(order[:n_test]))
         return Splits("notebook", train.select(np.sort(order[n_test:])), test, test)
     raise ValueError(f"unknown split {kind!r}; expected one of {', '.join(SPLITS)}")
+
+
+def holdout_without_shared_images(images: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split positions 0..N-1 of images (N, 48, 48) into (fit, val), about `fraction` in val, sorted.
+
+    Identical images stay on one side (whole duplicate groups are drawn), so the validation part never shares an
+    image with the part it validates: FER2013's Training repeats 2,247 of its images.
+    """
+    groups = duplicate_groups(images)  # (N,) group id, 0..G-1
+    order = np.random.default_rng(seed).permutation(groups.max() + 1)  # groups in a seeded random order
+    n_val = max(1, round(len(images) * fraction))
+    covered = np.cumsum(np.bincount(groups)[order])  # images held out after taking the first k groups
+    val_groups = order[: int(np.searchsorted(covered, n_val)) + 1]
+    in_val = np.isin(groups, val_groups)
+    return np.flatnonzero(~in_val), np.flatnonzero(in_val)
