@@ -130,3 +130,45 @@ def inputs(tmp_path, photo) -> Path:
         writer.write(frame)
     writer.release()
     return d
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """seed_vgg_tiny fitted for a few epochs on faces whose brightness encodes the class, and its data."""
+    import torch
+
+    from ferkit.config import TrainConfig, to_dict
+    from ferkit.models import create_model
+
+    root = tmp_path_factory.mktemp("trained")
+    images, labels, usage = make_faces(140, seed=7)
+    csv = write_csv(root / "fer2013.csv", csv_text(images, labels, usage))
+    torch.manual_seed(0)
+    model = create_model("seed_vgg_tiny", dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    x, y = torch.from_numpy(images[:, None].astype(np.float32) / 255), torch.from_numpy(labels)
+    for _ in range(20):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # Keras's BN momentum (0.99) needs many more steps than this: re-estimate the statistics in one pass.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    with torch.no_grad():
+        model(x)
+    model.eval()
+    assert (model(x).argmax(1) == y).float().mean() > 0.9
+    ckpt = root / "model.pt"
+    torch.save(
+        {
+            "model": "seed_vgg_tiny",
+            "model_args": {"dropout": 0.0},
+            "config": to_dict(TrainConfig(data=str(csv))),
+            "state_dict": model.state_dict(),
+        },
+        ckpt,
+    )
+    return ckpt, model, images

@@ -96,13 +96,41 @@ def export_checkpoint(
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
+def _temperature_arg(value: str) -> float | str:
+    """`--temperature`: a number, or `fit` (fitted on PublicTest by NLL, as `ferkit bundle` does)."""
+    if value == "fit":
+        return value
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is neither a number nor 'fit'") from None
+    if not t > 0:
+        raise argparse.ArgumentTypeError(f"a softmax temperature must be > 0, got {value}")
+    return t
+
+
+def fit_public_temperature(model_path: Path, data: str | None) -> float:
+    """The temperature fitted on PublicTest only: PrivateTest is never read to calibrate."""
+    from ferkit.evaluate import predict_logits
+    from ferkit.metrics import fit_temperature
+    from ferkit.train import load_model
+
+    model, ckpt = load_model(model_path)
+    val = _splits_for(ckpt, data).val
+    return fit_temperature(predict_logits(model, val.images), val.labels)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.model).with_suffix(SUFFIX[args.format]))
+    temperature = args.temperature
+    if temperature == "fit":
+        temperature = fit_public_temperature(Path(args.model), args.data)
+        print(f"temperature fitted on PublicTest: {temperature:.3f}")
     check = export_checkpoint(
         Path(args.model),
         out,
         args.data,
-        temperature=args.temperature,
+        temperature=temperature,
         margin=args.margin,
         fmt=args.format,
         int8_static=args.int8 == "static",
@@ -255,7 +283,12 @@ def add_export_parsers(stages) -> None:
     )
     ex.add_argument("--out", help="output file (default: beside the model)")
     ex.add_argument("--data", help="FER2013 (parity faces come from PublicTest)")
-    ex.add_argument("--temperature", type=float, default=1.0, help="softmax temperature stored in the metadata")
+    ex.add_argument(
+        "--temperature",
+        type=_temperature_arg,
+        default=1.0,
+        help="softmax temperature stored in the metadata: a number, or 'fit' to fit it on PublicTest",
+    )
     ex.add_argument("--margin", type=float, default=1.0, help="face crop margin stored in the metadata")
     ex.set_defaults(func=cmd_export)
     bd = stages.add_parser(
