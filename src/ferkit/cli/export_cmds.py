@@ -43,6 +43,14 @@ def _metadata(model, ckpt: dict, contract: dict, evaluation: dict, source: str) 
     }
 
 
+def _fit_temperature(model, images, labels) -> float:
+    """The softmax temperature minimising the NLL of these (PublicTest) faces."""
+    from ferkit.evaluate import predict_logits
+    from ferkit.metrics import fit_temperature
+
+    return fit_temperature(predict_logits(model, images), labels)
+
+
 FORMATS = ("onnx", "onnx-int8", "tflite", "tflite-fp16", "tflite-int8", "coreml")
 SUFFIX = {
     "onnx": ".onnx",
@@ -59,12 +67,15 @@ def export_checkpoint(
     out: Path,
     data: str | None,
     evaluation: dict | None = None,
-    temperature: float = 1.0,
+    temperature: float | str = 1.0,
     margin: float = 1.0,
     fmt: str = "onnx",
     int8_static: bool = False,
 ) -> dict:
-    """model.pt -> `fmt` with metadata, proven against torch on real faces (int8: agreement on PrivateTest)."""
+    """model.pt -> `fmt` with metadata, proven against torch on real faces (int8: agreement on PrivateTest).
+
+    temperature "fit": fitted on PublicTest alone (PrivateTest is never read to calibrate).
+    """
     import tempfile
 
     from ferkit.export import calibration_faces, contract, export_onnx, export_onnx_int8
@@ -72,6 +83,9 @@ def export_checkpoint(
 
     model, ckpt = load_model(model_path)
     splits = _splits_for(ckpt, data)
+    if temperature == "fit":
+        temperature = _fit_temperature(model, splits.val.images, splits.val.labels)
+        print(f"temperature fitted on PublicTest: {temperature:.3f}")
     meta = _metadata(model, ckpt, contract(model, temperature, margin), evaluation or {}, splits.val.source)
     parity_faces = splits.val.images[:PARITY_FACES]
     if fmt == "onnx":
@@ -109,28 +123,13 @@ def _temperature_arg(value: str) -> float | str:
     return t
 
 
-def fit_public_temperature(model_path: Path, data: str | None) -> float:
-    """The temperature fitted on PublicTest only: PrivateTest is never read to calibrate."""
-    from ferkit.evaluate import predict_logits
-    from ferkit.metrics import fit_temperature
-    from ferkit.train import load_model
-
-    model, ckpt = load_model(model_path)
-    val = _splits_for(ckpt, data).val
-    return fit_temperature(predict_logits(model, val.images), val.labels)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.model).with_suffix(SUFFIX[args.format]))
-    temperature = args.temperature
-    if temperature == "fit":
-        temperature = fit_public_temperature(Path(args.model), args.data)
-        print(f"temperature fitted on PublicTest: {temperature:.3f}")
     check = export_checkpoint(
         Path(args.model),
         out,
         args.data,
-        temperature=temperature,
+        temperature=args.temperature,
         margin=args.margin,
         fmt=args.format,
         int8_static=args.int8 == "static",
@@ -147,13 +146,13 @@ def _evaluate_splits(model_path: Path, data: str | None) -> tuple[dict, float]:
 
     model, ckpt = load_model(model_path)
     splits = _splits_for(ckpt, data)
-    val_logits = predict_logits(model, splits.val.images)
-    temperature = fit_temperature(val_logits, splits.val.labels)
+    parts = {"PublicTest": splits.val, "PrivateTest": splits.test}
+    logits = {name: predict_logits(model, part.images) for name, part in parts.items()}
+    temperature = fit_temperature(logits["PublicTest"], splits.val.labels)
     out = {}
-    for name, part in (("PublicTest", splits.val), ("PrivateTest", splits.test)):
-        logits = predict_logits(model, part.images)
-        r = classification_report(logits, part.labels)
-        r["ece_calibrated"] = expected_calibration_error(softmax(logits, temperature), part.labels)
+    for name, part in parts.items():
+        r = classification_report(logits[name], part.labels)
+        r["ece_calibrated"] = expected_calibration_error(softmax(logits[name], temperature), part.labels)
         r["accuracy_flip_tta"] = classification_report(predict_logits(model, part.images, tta=True), part.labels)[
             "accuracy"
         ]
