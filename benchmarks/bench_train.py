@@ -1,6 +1,6 @@
 """Training throughput of a model on this machine: ferkit's Lightning step vs a plain fp32 PyTorch loop.
 
-python benchmarks/bench_train.py [--model seed_vgg] [--batch-size 64] [--steps 40]
+python benchmarks/bench_train.py [--model seed_vgg] [--batch-size 64] [--steps 40] [--precision auto]
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ class StepTimer(L.Callback):
             self.t1, self.n = time.perf_counter(), self.n + len(batch[1])
 
 
-def ferkit_throughput(model_name: str, images, labels, batch: int, steps: int, augment: bool) -> tuple[float, str]:
-    cfg = TrainConfig(model=model_name, batch_size=batch)
+def ferkit_throughput(
+    model_name: str, images, labels, batch: int, steps: int, augment: bool, precision: str = "auto"
+) -> tuple[float, str]:
+    cfg = TrainConfig(model=model_name, batch_size=batch, precision=precision)
     precision = resolve_precision(cfg)
     phase = Phase(epochs=1, augment=Augment(10, 0.1, 0.1, True) if augment else Augment())
     model = create_model(model_name).to(memory_format=torch.channels_last)
@@ -87,19 +89,25 @@ def main() -> None:
     ap.add_argument("--model", default="seed_vgg")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--precision", default="auto", help="auto (what training picks here), 32-true or bf16-mixed")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (4096, 48, 48), dtype=np.uint8)
     labels = rng.integers(0, 7, 4096).astype(np.int64)
     base = plain_fp32_throughput(args.model, images, labels, args.batch_size, args.steps)
-    fk, precision = ferkit_throughput(args.model, images, labels, args.batch_size, args.steps, augment=False)
-    fk_aug, _ = ferkit_throughput(args.model, images, labels, args.batch_size, args.steps, augment=True)
+    run = (args.model, images, labels, args.batch_size, args.steps)
+    fk, precision = ferkit_throughput(*run, augment=False, precision=args.precision)
+    fk_aug, _ = ferkit_throughput(*run, augment=True, precision=args.precision)
     rows = [
         {"loop": "plain PyTorch fp32 (NCHW)", "images/s": base, "ratio": 1.0},
         {"loop": f"ferkit Lightning ({precision}, channels_last)", "images/s": fk, "ratio": fk / base},
         {"loop": f"ferkit Lightning ({precision}) + batched augmentation", "images/s": fk_aug, "ratio": fk_aug / base},
     ]
-    report(f"train_throughput_{args.model}", rows, {"batch_size": args.batch_size, "threads": torch.get_num_threads()})
+    report(
+        f"train_throughput_{args.model}_{precision}",
+        rows,
+        {"batch_size": args.batch_size, "threads": torch.get_num_threads()},
+    )
 
 
 if __name__ == "__main__":

@@ -324,3 +324,28 @@ def test_qat_fine_tune_from_init_through_cli(fer_csv, tmp_path):
                 init,
             ]
         )
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (
+            "fpu avx2 avx512f avx512bw avx512_vnni",
+            "32-true",
+        ),  # AVX-512 without bf16: oneDNN would emulate it, 3.5x slower
+        ("fpu avx2 avx512f avx512_bf16", "bf16-mixed"),
+        ("fpu avx2 avx512f amx_bf16 amx_tile", "bf16-mixed"),
+    ],
+)
+def test_auto_precision_takes_bf16_only_where_the_cpu_has_it_natively(flags, expected, tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n")
+    read_flags = train_mod.cpu_has_native_bf16
+    monkeypatch.setattr(train_mod, "cpu_has_native_bf16", lambda: read_flags(cpuinfo))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert train_mod.resolve_precision(train_mod.TrainConfig(model="vgg_fer")) == expected
+    assert train_mod.resolve_precision(train_mod.TrainConfig(model="vgg_fer", precision="bf16-mixed")) == "bf16-mixed"
+
+
+def test_no_cpuinfo_means_fp32(tmp_path):
+    assert train_mod.cpu_has_native_bf16(tmp_path / "missing") is False

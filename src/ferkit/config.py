@@ -62,7 +62,7 @@ class TrainConfig:
     qat: bool = False  # quantisation-aware fine-tuning for the static int8 export (ferkit.qat)
     phases: list[Phase] = field(default_factory=lambda: [Phase()])
     # engine
-    precision: str = "auto"  # auto: bf16-mixed where the processor has bf16, else 32-true
+    precision: str = "auto"  # auto: bf16-mixed where the processor computes bf16 natively, else 32-true
     channels_last: bool = True
     compile: bool = False
     accelerator: str = "auto"

@@ -18,16 +18,27 @@ from ferkit.metrics import classification_report
 from ferkit.models import count_parameters, create_model
 
 
+def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """True where the CPU computes bf16 in hardware (AVX512-BF16 or AMX).
+
+    oneDNN accepts bf16 on any AVX-512 CPU (`torch.ops.mkldnn._is_mkldnn_bf16_supported()` says True there) but
+    emulates it: measured 3.5x slower than fp32 for vgg_fer on an AVX-512 Xeon without these flags (docs/RESULTS.md).
+    """
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:  # not Linux: no flags to read, so fp32, which is never the slow choice
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def resolve_precision(cfg: TrainConfig) -> str:
-    """bf16-mixed where the hardware runs bf16 well (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), else fp32."""
+    """bf16-mixed where the hardware runs bf16 natively (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), else fp32."""
     if cfg.precision != "auto":
         return cfg.precision
     if torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda"):
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    try:
-        return "bf16-mixed" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32-true"
-    except (AttributeError, RuntimeError):
-        return "32-true"
+    return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
 
 
 @dataclass
