@@ -49,6 +49,9 @@ def test_predict_reports_bad_files_and_no_faces(tmp_path, tiny_onnx, capsys):
     assert main(["predict", str(tmp_path / "blank.png"), str(tmp_path / "bad.jpg"), "--model", str(tiny_onnx)]) == 1
     captured = capsys.readouterr()
     assert "bad.jpg: not an image" in captured.err and "no face" in captured.out
+    assert main(["predict", str(tmp_path / "bad.jpg"), "--model", str(tiny_onnx)]) == 1
+    captured = capsys.readouterr()
+    assert "bad.jpg: not an image" in captured.err and captured.out == ""  # no empty table when nothing succeeded
     assert main(["predict", str(tmp_path / "nothing*.jpg"), "--model", str(tiny_onnx)]) == 2
     assert "matches no file" in capsys.readouterr().err
 

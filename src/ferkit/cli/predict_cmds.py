@@ -150,6 +150,8 @@ def _print_records(records: list[dict], args: argparse.Namespace, labels) -> Non
             probs = [r["probabilities"][c] for c in labels] if r.get("probabilities") else [""] * len(labels)
             writer.writerow([r["source"], r["frame"], r["face"], *box, r.get("score", ""), r["expression"], *probs])
         return
+    if not records:  # every input failed, each said why on stderr: an empty table would only add noise
+        return
     from rich.console import Console
     from rich.table import Table
 
