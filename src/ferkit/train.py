@@ -22,7 +22,7 @@ def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     """True where the CPU computes bf16 in hardware (AVX512-BF16 or AMX).
 
     oneDNN accepts bf16 on any AVX-512 CPU (`torch.ops.mkldnn._is_mkldnn_bf16_supported()` says True there) but
-    emulates it: measured 3.5x slower than fp32 for vgg_fer on an AVX-512 Xeon without these flags (docs/RESULTS.md).
+    emulates it: vgg_fer trained 3.9x slower than in fp32 on an AVX-512 Xeon without these flags (docs/RESULTS.md).
     """
     try:
         text = Path(cpuinfo).read_text()
