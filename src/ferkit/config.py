@@ -50,7 +50,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     label_smoothing: float = 0.0
-    scheduler: str = "plateau"  # plateau (ReduceLROnPlateau on val loss, the seed's) | cosine (per step, after warm-up)
+    scheduler: str = (
+        "plateau"  # plateau (ReduceLROnPlateau on val loss, the seed's) | cosine | linear (per step, after warm-up)
+    )
     warmup_epochs: float = 0.0
     ema_decay: float | None = None  # exponential moving average of the weights, used for validation and kept
     # distillation (`ferkit distill`): teachers' model.pt files, KL weight, softening temperature

@@ -108,17 +108,18 @@ class FERModule(L.LightningModule):
             opt = torch.optim.SGD(self._param_groups(), lr=lr, momentum=c.momentum, nesterov=True)
         else:
             raise ValueError(f"unknown optimizer {c.optimizer!r}; expected adam or sgd")
-        if c.scheduler == "cosine":
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": self._cosine(opt), "interval": "step"}}
+        if c.scheduler in ("cosine", "linear"):
+            sched = self._warmup_decay(opt, c.scheduler)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         if c.scheduler != "plateau":
-            raise ValueError(f"unknown scheduler {c.scheduler!r}; expected plateau or cosine")
+            raise ValueError(f"unknown scheduler {c.scheduler!r}; expected plateau, cosine or linear")
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=self.phase.plateau_factor, patience=self.phase.plateau_patience
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss", "interval": "epoch"}}
 
-    def _cosine(self, opt) -> torch.optim.lr_scheduler.LambdaLR:
-        """Linear warm-up, then cosine decay to zero at the phase's last step."""
+    def _warmup_decay(self, opt, shape: str) -> torch.optim.lr_scheduler.LambdaLR:
+        """Linear warm-up, then cosine or linear decay to zero at the phase's last step."""
         import math
 
         total = max(1, int(self.trainer.estimated_stepping_batches))
@@ -127,7 +128,8 @@ class FERModule(L.LightningModule):
         def factor(step: int) -> float:
             if step < warm:
                 return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+            done = min(1.0, (step - warm) / max(1, total - warm))
+            return 1 - done if shape == "linear" else 0.5 * (1 + math.cos(math.pi * done))
 
         return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 

@@ -179,6 +179,8 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path) -> dict:
     model = create_model(cfg.model, **cfg.model_args)
     if cfg.init:
         _load_init(model, cfg)
+    elif hasattr(model, "init_whitening"):
+        _init_whitening(model, splits.train.images)
     if cfg.qat:
         from ferkit import qat
         from ferkit.export import calibration_faces
@@ -217,6 +219,16 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path) -> dict:
         save_model(model, cfg, summary, run_dir / "model.pt")
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _init_whitening(model: torch.nn.Module, images: np.ndarray, n: int = 5000) -> None:
+    """A data-dependent first layer (FastFer) from the centre crops of the first n Training images, normalised by
+    the model's contract. On resume the checkpoint's weights replace it, so a rerun trains the same."""
+    from ferkit.augment import crop_to
+    from ferkit.lit import to_input
+
+    x = to_input(torch.as_tensor(images[:n]).unsqueeze(1), model.pretrained_cfg, channels_last=False)  # (n,1,48,48)
+    model.init_whitening(crop_to(x, model.pretrained_cfg["input_size"][-1]))
 
 
 def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> None:

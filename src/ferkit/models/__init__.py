@@ -1,6 +1,7 @@
 """Model registry and architectures (torch layer)."""
 
-from ferkit.models import fer_nets as _fer_nets  # noqa: F401  (registers its models)
+from ferkit.models import fast_fer as _fast_fer  # noqa: F401  (registers its models)
+from ferkit.models import fer_nets as _fer_nets  # noqa: F401
 from ferkit.models import seed_vgg as _seed_vgg  # noqa: F401
 from ferkit.models.registry import create_model, list_models, register_model
 

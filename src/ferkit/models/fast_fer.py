@@ -1,0 +1,83 @@
+"""A fast-training network in the style of the CIFAR-10 speedruns (Keller Jordan's airbench, David Page's ResNet).
+
+A frozen 3x3 patch-whitening convolution, then groups `conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU`:
+the first convolution of each group runs at the group's input resolution, everything after it at half, so the
+normalisation and activation passes are cheap. A global max-pool and a bias-free linear head scaled down by a
+constant (the speedruns' `Mul(1/9)`), which keeps the initial logits small without a learned temperature.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ferkit.models.fer_nets import fer_cfg
+from ferkit.models.registry import register_model
+
+
+class ConvGroup(nn.Sequential):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.MaxPool2d(2),
+            nn.BatchNorm2d(cout),
+            nn.GELU(),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.GELU(),
+        )
+
+
+class FastFer(nn.Module):
+    """whiten (1 -> 2*k*k, no padding) -> GELU -> ConvGroups -> global max-pool -> linear * scale."""
+
+    def __init__(
+        self,
+        widths: tuple[int, ...] = (64, 256, 512),
+        num_classes: int = 7,
+        crop: int = 40,
+        whiten_kernel: int = 3,
+        scale: float = 1 / 9,
+    ) -> None:
+        super().__init__()
+        wk = 2 * whiten_kernel * whiten_kernel
+        self.whiten = nn.Conv2d(1, wk, whiten_kernel, padding=0, bias=True)
+        self.whiten.weight.requires_grad_(False)  # set from the data by init_whitening, never trained
+        layers, cin = [], wk
+        for w in widths:
+            layers.append(ConvGroup(cin, w))
+            cin = w
+        self.features = nn.Sequential(nn.GELU(), *layers)
+        self.head = nn.Linear(cin, num_classes, bias=False)
+        self.scale = scale
+        self.pretrained_cfg = fer_cfg(crop)
+
+    @torch.no_grad()
+    def init_whitening(self, x: torch.Tensor, eps: float = 5e-4) -> None:
+        """Set the frozen first layer from normalised training crops x (N, 1, H, W): the eigenvectors of the
+        k x k patch covariance scaled by 1/sqrt(eigenvalue), and their negatives (so GELU keeps both signs)."""
+        k = self.whiten.kernel_size[0]
+        patches = x.float().unfold(2, k, 1).unfold(3, k, 1)  # (N, 1, H-k+1, W-k+1, k, k)
+        patches = patches.reshape(-1, k * k)  # (M, k*k)
+        patches = patches - patches.mean(0)
+        cov = patches.T @ patches / len(patches)  # (k*k, k*k)
+        eigval, eigvec = torch.linalg.eigh(cov)
+        filters = (eigvec.T / torch.sqrt(eigval + eps)[:, None]).reshape(-1, 1, k, k)  # (k*k, 1, k, k)
+        self.whiten.weight.copy_(torch.cat([filters, -filters]).to(self.whiten.weight.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, crop, crop) -> (B, 7)
+        x = self.features(self.whiten(x))  # (B, C, h, w)
+        x = torch.amax(x, dim=(2, 3))  # (B, C): global max-pool
+        return self.head(x) * self.scale
+
+
+@register_model
+def fast_fer(**kwargs) -> FastFer:
+    """The speedrun trunk sized as the feasibility probe: 64/256/512 channels, 40 px crops (~263 MMAC)."""
+    return FastFer(**kwargs)
+
+
+@register_model
+def fast_fer_s(**kwargs) -> FastFer:
+    """A narrower variant for slower CPUs: 48/192/384 channels (~0.56x the MACs)."""
+    return FastFer(**{"widths": (48, 192, 384), **kwargs})
