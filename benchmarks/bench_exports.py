@@ -17,8 +17,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
-from ferkit.cli.export_cmds import FORMATS, SUFFIX, _splits_for, export_checkpoint
+from ferkit.data.quality import unseen_mask
 from ferkit.export import ExportError, torch_probabilities
+from ferkit.export_pipeline import FORMATS, SUFFIX, export_checkpoint, splits_for
 from ferkit.train import load_model
 
 
@@ -50,7 +51,9 @@ def main() -> None:
     ap.add_argument("--data")
     args = ap.parse_args()
     model, ckpt = load_model(args.model)
-    test = _splits_for(ckpt, args.data).test
+    splits = splits_for(ckpt, args.data)
+    test = splits.test
+    unseen = unseen_mask(test.images, splits.train.images)  # PrivateTest images with no copy in Training
     want = torch_probabilities(model, test.images)
     rows = []
     work = Path(tempfile.mkdtemp(prefix="ferkit-bench-"))
@@ -67,6 +70,7 @@ def main() -> None:
                     "format": name,
                     "MB": float("nan"),
                     "PrivateTest acc": float("nan"),
+                    "unseen acc": float("nan"),
                     "top-1 agreement": float("nan"),
                     "ms/face median": float("nan"),
                     "ms/face p90": float("nan"),
@@ -82,6 +86,7 @@ def main() -> None:
                 "format": name,
                 "MB": out.stat().st_size / 1e6,
                 "PrivateTest acc": float((got.argmax(1) == test.labels).mean()),
+                "unseen acc": float((got.argmax(1) == test.labels)[unseen].mean()),
                 "top-1 agreement": float((got.argmax(1) == want.argmax(1)).mean()),
                 "ms/face median": statistics.median(ms),
                 "ms/face p90": float(np.percentile(ms, 90)),
@@ -93,12 +98,13 @@ def main() -> None:
             "format": "torch fp32 (reference)",
             "MB": sum(p.numel() * 4 for p in model.state_dict().values()) / 1e6,
             "PrivateTest acc": float((want.argmax(1) == test.labels).mean()),
+            "unseen acc": float((want.argmax(1) == test.labels)[unseen].mean()),
             "top-1 agreement": 1.0,
             "ms/face median": float("nan"),
             "ms/face p90": float("nan"),
         },
     )
-    report("exports", rows, {"model": args.model, "faces": len(test)})
+    report("exports", rows, {"model": args.model, "faces": len(test), "unseen_faces": int(unseen.sum())})
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
-from ferkit.cli.export_cmds import _splits_for
 from ferkit.export import calibration_faces, contract, export_onnx, quantize_onnx_static, torch_probabilities
+from ferkit.export_pipeline import splits_for
 from ferkit.preprocess import faces_to_input
 from ferkit.train import load_model
 
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--name", default="int8_calibration", help="results/NAME.json")
     args = ap.parse_args()
     model, ckpt = load_model(args.model)
-    splits = _splits_for(ckpt, args.data)
+    splits = splits_for(ckpt, args.data)
     fp32 = Path(tempfile.mkdtemp(prefix="ferkit-int8-")) / "fp32.onnx"
     export_onnx(model, fp32, {"ferkit_contract": json.dumps(contract(model))}, splits.val.images[:64])
     want = torch_probabilities(model, splits.val.images).argmax(1)

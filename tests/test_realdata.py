@@ -34,13 +34,32 @@ def test_cache_roundtrip_equals_parse(real):
 
 
 def test_known_duplicates(real):
+    """The facts ../shared/datasets/fer2013/README.md states for the original-order file."""
     r = quality_report(real[1])
-    assert (r.public_in_training, r.private_in_training, r.private_in_public, r.conflicting_groups) == (
-        249,
-        261,
-        44,
-        51,
-    )
+    facts = (r.within_training, r.public_in_training, r.private_in_training, r.private_in_public)
+    assert facts == (2267, 280, 288, 44)
+    assert r.conflicting_groups == 57 and r.near_blank == 13
+
+
+def test_original_row_order(real):
+    _, ds = real
+    usage = ds.usage
+    assert (usage[:28709] == "Training").all() and (usage[28709:32298] == "PublicTest").all()
+    assert (usage[32298:] == "PrivateTest").all() and ds.labels[:6].tolist() == [0, 0, 2, 4, 6, 2]
+
+
+def test_ferplus_votes_join_the_real_file(real):
+    from ferkit.data import ferplus_facts, join_ferplus, read_ferplus
+
+    votes_path = real[0].parents[1] / "ferplus" / "fer2013new.csv"
+    if not votes_path.is_file():
+        pytest.skip(f"FER+ votes not found at {votes_path}")
+    ds = join_ferplus(real[1], read_ferplus(votes_path))
+    f = ferplus_facts(ds)
+    # 173 not-a-face rows (148 / 10 / 15) and 4 unverified rows (3 Training, 1 PrivateTest) are unusable
+    assert f.usable_by_usage == {"Training": 28558, "PublicTest": 3579, "PrivateTest": 3573}
+    assert 0.60 < f.plurality_agreement < 0.66  # the two label sets are known to differ that much
+    assert f.majority_counts["Training"]["neutral"] > f.majority_counts["Training"]["happiness"]
 
 
 def test_bundled_model_through_predict_matches_its_evaluation(real):

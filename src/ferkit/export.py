@@ -152,6 +152,25 @@ def check_int8_agreement(model: nn.Module, probs: np.ndarray, faces: np.ndarray,
     return result
 
 
+def cpu_has_vnni(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """True where x86 int8 dot products are exact (AVX512-VNNI or AVX-VNNI).
+
+    Without VNNI, ONNX Runtime's int8 convolutions multiply through 16-bit saturating adds (vpmaddubsw), which
+    overflow with full 8-bit weights: int8 activations then flipped 29% of the top expressions on an AVX2-only
+    EPYC. Its documented remedy is 7-bit weights (reduce_range), used there.
+    """
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return True  # ARM's int8 dot products do not saturate this way
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 def quantize_onnx_static(
     fp32_onnx: Path, out: Path, calib: np.ndarray, activations: str, method: str, percentile: float | None = None
 ) -> None:
@@ -177,6 +196,7 @@ def quantize_onnx_static(
         str(fp32_onnx),
         str(out),
         Faces(),
+        reduce_range=activations == "int8" and not cpu_has_vnni(),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         activation_type={"int8": QuantType.QInt8, "int16": QuantType.QInt16}[activations],
@@ -231,6 +251,7 @@ def export_onnx_int8(
                 "weights": "int8",
                 "activations": "int8" if static else "int16",
                 "calibration_faces": len(calib),
+                "reduce_range": static and not cpu_has_vnni(),  # 7-bit weights where int8 dot products saturate
                 "quantization_aware_training": qat,  # fine-tuned by ferkit.qat for exactly this scheme
             }
         ),

@@ -70,6 +70,7 @@ def report_markdown(report: dict, title: str) -> str:
         f"n = {report['n']}; accuracy **{report['accuracy']:.4f}**; top-2 {report['top2_accuracy']:.4f}; "
         f"macro-F1 {report['macro_f1']:.4f}; NLL {report['nll']:.4f}; ECE {report['ece']:.4f}",
         "",
+        *(_unseen_line(report["unseen"]) if "unseen" in report else []),
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
     ]
@@ -80,6 +81,14 @@ def report_markdown(report: dict, title: str) -> str:
     for name, row in zip(CLASS_NAMES, report["confusion"], strict=True):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _unseen_line(u: dict) -> list[str]:
+    return [
+        f"unseen (the {u['n']} images with no copy in Training): accuracy **{u['accuracy']:.4f}**; "
+        f"macro-F1 {u['macro_f1']:.4f}",
+        "",
+    ]
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -105,3 +114,32 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
             b = lo + g * (hi - lo)
             fb = nll(np.exp(b))
     return float(np.exp((lo + hi) / 2))
+
+
+def subset_summary(logits: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> dict:
+    """n, accuracy and macro-F1 of the rows in mask (the "unseen" test images: not in Training)."""
+    if not mask.any():
+        return {"n": 0, "accuracy": float("nan"), "macro_f1": float("nan")}
+    r = classification_report(logits[mask], labels[mask])
+    return {"n": r["n"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
+
+
+def split_evaluation(
+    logits: np.ndarray, flip_logits: np.ndarray, labels: np.ndarray, unseen: np.ndarray, temperature: float
+) -> dict:
+    """The figures a model file and its card carry for one test split: official, flip-TTA, calibrated, and the
+    same on the images not in Training ("unseen")."""
+    r = classification_report(logits, labels)
+    unseen_r = subset_summary(logits, labels, unseen)
+    unseen_r["accuracy_flip_tta"] = subset_summary(flip_logits, labels, unseen)["accuracy"]
+    return {
+        "n": r["n"],
+        "accuracy": r["accuracy"],
+        "accuracy_flip_tta": float((flip_logits.argmax(1) == labels).mean()),
+        "macro_f1": r["macro_f1"],
+        "top2_accuracy": r["top2_accuracy"],
+        "ece": r["ece"],
+        "ece_calibrated": expected_calibration_error(softmax(logits.astype(np.float64), temperature), labels),
+        "recall": {c: r["per_class"][c]["recall"] for c in CLASS_NAMES},
+        "unseen": unseen_r,
+    }

@@ -15,6 +15,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", help="force the layout: fer2013-csv, icml-csv, train-csv, test-csv or folder")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="bad rows: stop (default) or skip")
     p.add_argument("--no-cache", action="store_true", help="parse the source again instead of using the cache")
+    p.add_argument("--ferplus", help="FER+ fer2013new.csv (default: $FERKIT_FERPLUS, then ../shared/datasets/ferplus)")
 
 
 def _load(args: argparse.Namespace):
@@ -35,6 +36,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     ds = _load(args)
     report = quality_report(ds)
     usages = ds.usage_names()
+    ferplus, ferplus_note = _ferplus_facts(ds, args.ferplus)
     if args.json:
         counts = {u: ds.subset(u).class_counts().tolist() for u in usages}
         print(
@@ -47,6 +49,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
                     "counts": counts,
                     "quality": asdict(report),
                     "skipped": len(ds.skipped),
+                    "ferplus": asdict(ferplus) if ferplus else ferplus_note,
                 },
                 indent=2,
             )
@@ -71,7 +74,37 @@ def cmd_data_info(args: argparse.Namespace) -> int:
         f"skipped rows: {len(ds.skipped)}. The official test sets are kept as they are (published numbers include "
         "the duplicates)."
     )
+    console.print(_ferplus_text(ferplus) if ferplus else f"FER+ votes: {ferplus_note}")
     return 0
+
+
+def _ferplus_facts(ds, ferplus_path: str | None):
+    """(FerPlusFacts, "") when FER+ votes are at hand and belong to ds, else (None, why not)."""
+    from ferkit.data import ferplus_facts, join_ferplus, locate_ferplus, read_ferplus
+    from ferkit.errors import DataError, DataNotFoundError
+
+    try:
+        joined = ds if ds.votes is not None else join_ferplus(ds, read_ferplus(locate_ferplus(ferplus_path)))
+    except DataNotFoundError:
+        return None, "not found (--ferplus PATH or FERKIT_FERPLUS)"
+    except DataError as e:
+        return None, str(e)
+    return ferplus_facts(joined), ""
+
+
+def _ferplus_text(f) -> str:
+    from ferkit.data import FERPLUS_EMOTIONS
+
+    usable = ", ".join(f"{u} {n}" for u, n in f.usable_by_usage.items())
+    lines = [
+        f"FER+ votes: usable rows {usable}; the FER+ plurality agrees with the FER2013 label on "
+        f"{f.plurality_agreement:.1%} of the usable labeled rows.",
+        "FER+ majority rule (8 classes; single votes dropped, strict majority, unknown/not-a-face dropped):",
+    ]
+    for u, counts in f.majority_counts.items():
+        cells = " ".join(f"{c} {counts[c]}" for c in FERPLUS_EMOTIONS)
+        lines.append(f"  {u}: {cells}; dropped {f.majority_dropped[u]}")
+    return "\n".join(lines)
 
 
 def cmd_data_plot(args: argparse.Namespace) -> int:

@@ -95,7 +95,8 @@ def _ensemble_logits(paths: list[str], images: np.ndarray, precision: str, tta) 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ferkit import plots
     from ferkit.data import load_fer2013, make_splits
-    from ferkit.metrics import classification_report, report_markdown
+    from ferkit.data.quality import unseen_mask
+    from ferkit.metrics import classification_report, report_markdown, subset_summary
     from ferkit.train import load_model
 
     _, ckpt = load_model(args.model[0])
@@ -107,6 +108,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     usage = official[args.split] if split == "official" else f"{split} {args.split}"
     logits = _ensemble_logits(args.model, part.images, args.precision, args.tta or False)
     report = classification_report(logits, part.labels)
+    report["unseen"] = subset_summary(logits, part.labels, unseen_mask(part.images, splits.train.images))
     report.update({"models": args.model, "protocol": split, "split": args.split, "usage": usage, "tta": args.tta})
     run_dir = Path(args.model[0]).parent
     name = f"eval-{args.split}{'-' + args.tta if args.tta else ''}{'-ensemble' if len(args.model) > 1 else ''}"

@@ -2,6 +2,20 @@
 
 from ferkit.data.csv_reader import CSV_LAYOUTS, read_csv
 from ferkit.data.dataset import ALL_USAGES, IMAGE_SIZE, USAGES, FERDataset, SkippedRow
+from ferkit.data.ferplus import (
+    FERPLUS_COLUMNS,
+    FERPLUS_EMOTIONS,
+    FerPlusVotes,
+    fer2013_distribution,
+    ferplus_facts,
+    ferplus_majority,
+    join_ferplus,
+    load_with_ferplus,
+    locate_ferplus,
+    mixed_targets,
+    read_ferplus,
+    read_ferplus_folder,
+)
 from ferkit.data.folder_reader import read_folder
 from ferkit.data.quality import QualityReport, duplicate_groups, near_blank_mask, quality_report
 from ferkit.data.source import HOW_TO_GET, LAYOUTS, load_fer2013, locate
@@ -10,22 +24,34 @@ from ferkit.data.splits import SPLITS, Splits, holdout_without_shared_images, ma
 __all__ = [
     "ALL_USAGES",
     "CSV_LAYOUTS",
+    "FERPLUS_COLUMNS",
+    "FERPLUS_EMOTIONS",
     "HOW_TO_GET",
     "IMAGE_SIZE",
     "LAYOUTS",
     "SPLITS",
     "USAGES",
     "FERDataset",
+    "FerPlusVotes",
     "QualityReport",
     "SkippedRow",
     "Splits",
     "duplicate_groups",
+    "fer2013_distribution",
+    "ferplus_facts",
+    "ferplus_majority",
     "holdout_without_shared_images",
+    "join_ferplus",
     "load_fer2013",
+    "load_with_ferplus",
     "locate",
+    "locate_ferplus",
     "make_splits",
+    "mixed_targets",
     "near_blank_mask",
     "quality_report",
     "read_csv",
+    "read_ferplus",
+    "read_ferplus_folder",
     "read_folder",
 ]

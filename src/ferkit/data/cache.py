@@ -16,7 +16,7 @@ import numpy as np
 
 from ferkit.data.dataset import ALL_USAGES, FERDataset, SkippedRow
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: FER+ votes kept when the source carries them
 
 
 def cache_dir() -> Path:
@@ -84,7 +84,10 @@ def save(ds: FERDataset, path: Path) -> None:
     for i, u in enumerate(ALL_USAGES):
         codes[ds.usage == u] = i
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, images=ds.images, labels=ds.labels, usage=codes, origin=ds.origin, meta=np.array(json.dumps(meta)))
+    extra = {} if ds.votes is None else {"votes": ds.votes, "votes_usable": ds.votes_usable}
+    np.savez(
+        tmp, images=ds.images, labels=ds.labels, usage=codes, origin=ds.origin, meta=np.array(json.dumps(meta)), **extra
+    )
     tmp.replace(path)
 
 
@@ -101,6 +104,8 @@ def load(path: Path) -> FERDataset | None:
                 source=meta["source"],
                 layout=meta["layout"],
                 skipped=[SkippedRow(**s) for s in meta["skipped"]],
+                votes=z.get("votes"),
+                votes_usable=z.get("votes_usable"),
             )
     except (OSError, ValueError, KeyError):
         return None

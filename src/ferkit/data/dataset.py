@@ -29,6 +29,8 @@ class FERDataset:
 
     images: (N, 48, 48) uint8; labels: (N,) int64, -1 when unlabeled;
     usage: (N,) str, one of ALL_USAGES; origin: (N,) int64, the source line (CSV) or file index.
+    votes: (N, 10) uint8 FER+ crowd votes (ferkit.data.ferplus.FERPLUS_COLUMNS order) when joined, else None;
+    votes_usable: (N,) bool, rows whose votes may be used (a named face, votes verified against its pixels).
     """
 
     images: np.ndarray
@@ -39,12 +41,15 @@ class FERDataset:
     layout: str = ""
     skipped: list[SkippedRow] = field(default_factory=list)
     classes: tuple[str, ...] = CLASS_NAMES
+    votes: np.ndarray | None = None
+    votes_usable: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
         if self.images.dtype != np.uint8 or self.images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
             raise ValueError(f"images must be uint8 (N, 48, 48), got {self.images.dtype} {self.images.shape}")
-        for name in ("labels", "usage", "origin"):
+        names = ("labels", "usage", "origin") + (("votes", "votes_usable") if self.votes is not None else ())
+        for name in names:
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} images")
 
@@ -61,6 +66,8 @@ class FERDataset:
             source=self.source,
             layout=self.layout,
             skipped=list(self.skipped),
+            votes=None if self.votes is None else self.votes[index],
+            votes_usable=None if self.votes_usable is None else self.votes_usable[index],
         )
 
     def subset(self, *usages: str) -> FERDataset:

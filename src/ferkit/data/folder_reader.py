@@ -51,7 +51,7 @@ def list_image_files(root: Path) -> list[tuple[Path, int, str]]:
     return files
 
 
-def _load_face(path: Path) -> np.ndarray | str:
+def load_face(path: Path) -> np.ndarray | str:
     """(48, 48) uint8, or the reason the file is not a usable face image."""
     import cv2
 
@@ -82,7 +82,7 @@ def read_folder(root: str | Path, on_error: str = "raise") -> FERDataset:
     faces: list[np.ndarray | str] = []
     # cv2 releases the GIL while decoding, so threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool, progress("reading images", len(files)) as adv:
-        for face in pool.map(_load_face, (f for f, _, _ in files), chunksize=64):
+        for face in pool.map(load_face, (f for f, _, _ in files), chunksize=64):
             faces.append(face)
             adv()
     keep, skipped = [], []

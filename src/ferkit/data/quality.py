@@ -69,3 +69,15 @@ def quality_report(ds: FERDataset) -> QualityReport:
         near_blank=int(blank.sum()),
         near_blank_by_usage={u: int((blank & (ds.usage == u)).sum()) for u in ds.usage_names()},
     )
+
+
+def unseen_mask(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(N,) bool: images with no exact copy among `reference` (e.g. test images that are not in Training).
+
+    For reporting only: the "unseen" figure beside each official one shows what memorised duplicates add.
+    """
+    both = np.concatenate([reference, images])
+    groups = duplicate_groups(both)
+    in_reference = np.zeros(groups.max() + 1, dtype=bool)
+    in_reference[groups[: len(reference)]] = True
+    return ~in_reference[groups[len(reference) :]]

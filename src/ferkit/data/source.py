@@ -23,7 +23,7 @@ HOW_TO_GET = (
 )
 # Files looked for inside a data folder, best first.
 _CANDIDATE_FILES = ("fer2013.csv.gz", "fer2013.csv", "fer2013/fer2013.csv", "icml_face_data.csv", "train.csv")
-LAYOUTS = (*CSV_LAYOUTS, "folder")
+LAYOUTS = (*CSV_LAYOUTS, "folder", "ferplus-folder")
 
 
 def project_root() -> Path | None:
@@ -63,7 +63,9 @@ def _find_in(place: Path) -> Path | None:
     for name in _CANDIDATE_FILES:
         if (place / name).is_file():
             return place / name
-    return place if is_image_folder(place) else None
+    from ferkit.data.ferplus import is_ferplus_folder
+
+    return place if is_image_folder(place) or is_ferplus_folder(place) else None
 
 
 def load_fer2013(
@@ -90,6 +92,10 @@ def load_fer2013(
 
 
 def _read(source: Path, layout: str | None, on_error: str) -> FERDataset:
+    from ferkit.data.ferplus import is_ferplus_folder, read_ferplus_folder
+
+    if layout == "ferplus-folder" or (layout is None and source.is_dir() and is_ferplus_folder(source)):
+        return read_ferplus_folder(source, on_error=on_error)
     if source.is_dir() or layout == "folder":
         if not source.is_dir():
             raise DataError(f"{source}: layout 'folder' needs a directory")

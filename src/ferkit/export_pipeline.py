@@ -1,0 +1,115 @@
+"""The export pipeline from a checkpoint: load, calibrate, attach the contract and metadata, export, check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PARITY_FACES = 256  # the first 256 PublicTest faces: a fixed batch of real faces
+
+
+def splits_for(ckpt: dict, data: str | None):
+    """The official splits of the data a checkpoint names (or `data`)."""
+    from ferkit.data import load_fer2013, make_splits
+
+    config = ckpt.get("config", {})
+    return make_splits(load_fer2013(data or config.get("data")), "official", seed=config.get("seed", 42))
+
+
+def _metadata(model, ckpt: dict, contract: dict, evaluation: dict, data: dict) -> dict:
+    """ONNX metadata: no local path is recorded (the data is named by file name and sha256)."""
+    import ferkit
+    from ferkit.models import count_parameters
+
+    recipe = dict(ckpt.get("config", {}))
+    recipe.pop("data", None)
+    split = recipe.get("split", "official")
+    return {
+        "ferkit_contract": json.dumps(contract),
+        "model_name": ckpt["model"],
+        "ferkit_version": ferkit.__version__,
+        "recipe": json.dumps(recipe),
+        "parameters": str(count_parameters(model)["trainable"]),
+        "training_data": json.dumps(
+            {
+                **data,
+                "split": split,
+                "train": "Training" if split == "official" else "80% of Training (seeded)",
+                "selection": "PublicTest" if split == "official" else "20% of Training (seeded)",
+                "test": "PrivateTest",
+            }
+        ),
+        "evaluation": json.dumps(evaluation),
+        "labels": ",".join(contract["labels"]),
+    }
+
+
+def _fit_temperature(model, images, labels) -> float:
+    """The softmax temperature minimising the NLL of these (PublicTest) faces."""
+    from ferkit.evaluate import predict_logits
+    from ferkit.metrics import fit_temperature
+
+    return fit_temperature(predict_logits(model, images), labels)
+
+
+FORMATS = ("onnx", "onnx-int8", "tflite", "tflite-fp16", "tflite-int8", "coreml")
+SUFFIX = {
+    "onnx": ".onnx",
+    "onnx-int8": ".int8.onnx",
+    "tflite": ".tflite",
+    "tflite-fp16": ".fp16.tflite",
+    "tflite-int8": ".int8.tflite",
+    "coreml": ".mlpackage",
+}
+
+
+def export_checkpoint(
+    model_path: Path,
+    out: Path,
+    data: str | None,
+    evaluation: dict | None = None,
+    temperature: float | str = 1.0,
+    margin: float = 1.0,
+    fmt: str = "onnx",
+    int8_static: bool = False,
+) -> dict:
+    """model.pt -> `fmt` with metadata, proven against torch on real faces (int8: agreement on PrivateTest).
+
+    temperature "fit": fitted on PublicTest alone (PrivateTest is never read to calibrate).
+    """
+    import tempfile
+
+    from ferkit.export import calibration_faces, contract, export_onnx, export_onnx_int8
+    from ferkit.train import load_model
+
+    model, ckpt = load_model(model_path)
+    splits = splits_for(ckpt, data)
+    if temperature == "fit":
+        temperature = _fit_temperature(model, splits.val.images, splits.val.labels)
+        print(f"temperature fitted on PublicTest: {temperature:.3f}")
+    from ferkit.bundle import data_identity
+    from ferkit.data import locate
+
+    identity = data_identity(locate(data or ckpt.get("config", {}).get("data")))
+    meta = _metadata(model, ckpt, contract(model, temperature, margin), evaluation or {}, identity)
+    parity_faces = splits.val.images[:PARITY_FACES]
+    if fmt == "onnx":
+        return export_onnx(model, out, meta, parity_faces)
+    if fmt == "coreml":
+        from ferkit.export_coreml import export_coreml
+
+        return export_coreml(model, out, meta)
+    calib = calibration_faces(splits.train.images, splits.train.labels)
+    work = Path(tempfile.mkdtemp(prefix="ferkit-export-"))
+    if fmt == "onnx-int8":
+        export_onnx(model, work / "fp32.onnx", meta, parity_faces)
+        qat = bool(ckpt.get("config", {}).get("qat", False))
+        return export_onnx_int8(model, work / "fp32.onnx", out, calib, splits.test.images, qat=qat, static=int8_static)
+    from ferkit.export_litert import export_tflite, export_tflite_int8
+
+    if fmt in ("tflite", "tflite-fp16"):
+        return export_tflite(model, out, meta, parity_faces, fp16=fmt == "tflite-fp16")
+    if fmt == "tflite-int8":
+        export_tflite(model, work / "fp32.tflite", meta, parity_faces)
+        return export_tflite_int8(model, work / "fp32.tflite", out, meta, calib, splits.test.images, int8_static)
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
