@@ -77,7 +77,9 @@ def test_join_of_files_that_do_not_belong_together_names_both(pair, tmp_path, wh
     else:
         text = votes_text(["PrivateTest" if u == "PublicTest" else u for u in usage], votes)
     other = read_ferplus(write_csv(tmp_path / "other.csv", text))
-    with pytest.raises(DataError, match=r"do not belong to .*fer2013\.csv.*(21 rows against 20|Usage differs first at row)") as e:
+    with pytest.raises(
+        DataError, match=r"do not belong to .*fer2013\.csv.*(21 rows against 20|Usage differs first at row)"
+    ) as e:
         join_ferplus(load_fer2013(fer), other)
     assert "other.csv" in str(e.value)
 
@@ -161,7 +163,7 @@ def test_mixed_targets():
 
 
 def test_facts_on_a_small_table(pair):
-    fer, plus, votes, usage = pair
+    fer, plus, votes, _ = pair
     ds = load_with_ferplus(fer, plus)
     f = ferplus_facts(ds)
     assert sum(f.usable_by_usage.values()) == 20
@@ -201,3 +203,28 @@ def test_unseen_mask():
     a, _, _ = make_faces(6, seed=1)
     test = np.stack([a[0], a[3], a[5][::-1]])
     assert unseen_mask(test, a).tolist() == [False, False, True]
+
+
+def test_data_info_prints_the_ferplus_facts(pair, capsys):
+    from ferkit.cli import main
+
+    fer, plus, _, _ = pair
+    assert main(["data", "info", "--data", str(fer), "--ferplus", str(plus)]) == 0
+    out = capsys.readouterr().out
+    assert "FER+ votes: usable rows Training" in out and "FER+ majority rule" in out
+    assert main(["data", "info", "--data", str(fer), "--ferplus", str(fer.parent / "missing.csv")]) == 0
+    assert "FER+ votes: not found" in capsys.readouterr().out
+
+
+def test_exported_metadata_carries_no_local_path(trained, tmp_path):
+    import json
+
+    from ferkit.cli import main
+    from ferkit.runtime import Recognizer
+
+    ckpt, _, _ = trained
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(ckpt), "--out", str(out)]) == 0
+    meta = Recognizer.from_file(out).metadata
+    assert str(tmp_path.parent) not in json.dumps(meta) and "/" not in json.loads(meta["training_data"])["file"]
+    assert len(json.loads(meta["training_data"])["sha256"]) == 64

@@ -48,3 +48,66 @@ def predict_logits(
             logits = torch.stack([model(v).float() for v in views]).mean(0)
         out.append(logits.cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 7), np.float32)
+
+
+def machine_description() -> dict:
+    """The CPU a figure was measured on (speeds are only comparable within one machine)."""
+    import platform
+
+    from ferkit.train import cpu_has_native_bf16
+
+    model = next(
+        (line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines() if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
+    import os
+
+    return {"cpu": model, "cores": os.cpu_count(), "native_bf16": cpu_has_native_bf16(), "torch": torch.__version__}
+
+
+def _cpuinfo() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def record_predictions(model_path, out, data: str | None = None, commit: str | None = None, tta: str = "flip"):
+    """A finished model.pt -> results/runs/<run>/predictions.npz + run.json (ferkit.predictions): single-crop
+    logits of every official split in file order, plus `tta` logits of PublicTest and PrivateTest."""
+    from ferkit.bundle import data_identity
+    from ferkit.data import load_fer2013, locate, make_splits
+    from ferkit.models import count_flops, count_parameters
+    from ferkit.predictions import split_rows, write_run
+    from ferkit.train import load_model
+
+    model, ckpt = load_model(model_path)
+    cfg, summary = ckpt.get("config", {}), ckpt.get("summary", {})
+    source = locate(data or cfg.get("data"))
+    splits = make_splits(load_fer2013(source), "official")
+    parts = {"Training": splits.train, "PublicTest": splits.val, "PrivateTest": splits.test}
+    logits = {k: predict_logits(model, p.images) for k, p in parts.items()}
+    for k in ("PublicTest", "PrivateTest"):
+        logits[f"{k}_tta"] = predict_logits(model, parts[k].images, tta=tta)
+    public_acc = float((logits["PublicTest"].argmax(1) == splits.val.labels).mean())
+    phases = summary.get("phases", [])
+    recipe = {k: v for k, v in cfg.items() if k not in ("data", "out")}
+    info = {
+        "model": ckpt["model"],
+        "model_args": ckpt.get("model_args", {}),
+        "parameters": count_parameters(model)["trainable"],
+        "mflop": round(2 * count_flops(model) / 1e6, 1),
+        "seed": cfg.get("seed"),
+        "epochs": sum(p.get("epochs_run", 0) for p in phases),
+        "wall_minutes": round(sum(p.get("seconds", 0.0) for p in phases) / 60, 1),
+        "machine": summary.get("machine") or machine_description(),
+        "git_commit": commit or summary.get("git_commit"),
+        "public_accuracy": public_acc,
+        "data": data_identity(source)["file"],
+        "data_sha256": data_identity(source)["sha256"],
+        "training_logits": "in-sample: the final weights on the Training images they were fitted on",
+        "tta": tta,
+        "recipe": recipe,
+    }
+    return write_run(out, logits, info, split_rows(splits))

@@ -23,6 +23,11 @@ def _metadata(model, ckpt: dict, contract: dict, evaluation: dict, data: dict) -
 
     recipe = dict(ckpt.get("config", {}))
     recipe.pop("data", None)
+    # Paths of the machine that trained it are not the model's business: keep file names only.
+    for key in ("init", "out"):
+        if recipe.get(key):
+            recipe[key] = Path(recipe[key]).name
+    recipe["teachers"] = [Path(t).name for t in recipe.get("teachers", [])]
     split = recipe.get("split", "official")
     return {
         "ferkit_contract": json.dumps(contract),

@@ -13,7 +13,7 @@ import torch
 from ferkit.batches import make_loader
 from ferkit.config import Phase, TrainConfig, to_dict
 from ferkit.data import FERDataset, Splits, holdout_without_shared_images
-from ferkit.evaluate import predict_logits
+from ferkit.evaluate import machine_description, predict_logits
 from ferkit.metrics import classification_report
 from ferkit.models import count_parameters, create_model
 
@@ -189,7 +189,14 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path) -> dict:
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     run_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"config": to_dict(cfg), "precision": precision, "parameters": count_parameters(model), "phases": []}
+    summary = {
+        "config": to_dict(cfg),
+        "precision": precision,
+        "parameters": count_parameters(model),
+        "git_commit": _git_commit(),
+        "machine": machine_description(),
+        "phases": [],
+    }
     rank = 0
     for i, phase in enumerate(cfg.phases):
         phase_dir = run_dir / f"{i}-{phase.name}"
@@ -229,6 +236,19 @@ def _init_whitening(model: torch.nn.Module, images: np.ndarray, n: int = 5000) -
 
     x = to_input(torch.as_tensor(images[:n]).unsqueeze(1), model.pretrained_cfg, channels_last=False)  # (n,1,48,48)
     model.init_whitening(crop_to(x, model.pretrained_cfg["input_size"][-1]))
+
+
+def _git_commit() -> str | None:
+    """The commit of the source tree that trains (run from a git worktree of a fixed commit), if any."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> None:

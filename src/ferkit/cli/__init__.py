@@ -11,6 +11,7 @@ from ferkit import __version__
 from ferkit.cli.data_cmds import _add_data_args, cmd_data_download, cmd_data_info, cmd_data_plot
 from ferkit.cli.game_cmds import add_score_parser
 from ferkit.cli.predict_cmds import add_predict_parsers
+from ferkit.cli.runs_cmds import add_runs_parsers
 from ferkit.cli.serve_cmds import add_serve_parser
 from ferkit.cli.train_cmds import cmd_evaluate, cmd_models, cmd_train
 from ferkit.errors import FerkitError
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--json", action="store_true", help="print JSON instead of a table")
     md.set_defaults(func=cmd_models)
     add_predict_parsers(stages)
+    add_runs_parsers(stages)
     add_score_parser(stages)
     add_serve_parser(stages)
     return parser

@@ -1,0 +1,48 @@
+"""`ferkit predictions` (a run's committed prediction file) and `ferkit ensemble` (members chosen on PublicTest)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def cmd_predictions(args: argparse.Namespace) -> int:
+    from ferkit.evaluate import record_predictions
+
+    out = record_predictions(args.model, args.out, args.data, args.commit, args.tta)
+    print(f"wrote {out}/predictions.npz and run.json")
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from ferkit.predictions import ensemble_from_runs
+
+    r = ensemble_from_runs(args.runs, args.data, args.tta)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    for name, acc in sorted(r["single_public"].items(), key=lambda t: -t[1]):
+        print(f"  {name}: PublicTest {acc:.4f}")
+    members = ", ".join(f"{n} x{w}" for n, w in r["members"].items())
+    print(f"chosen on PublicTest{' (TTA logits)' if args.tta else ''}: {members}")
+    for usage in ("PublicTest", "PrivateTest"):
+        f = r[usage]
+        u = f["unseen"]
+        print(f"{usage}: accuracy {f['accuracy']:.4f} (n {f['n']}); unseen {u['accuracy']:.4f} (n {u['n']})")
+    return 0
+
+
+def add_runs_parsers(stages) -> None:
+    p = stages.add_parser("predictions", help="write a run's small committable prediction file (logits, run.json)")
+    p.add_argument("model", help="a run's model.pt")
+    p.add_argument("--out", required=True, help="folder, e.g. results/runs/<run>")
+    p.add_argument("--data", help="FER2013 file (default: the run's)")
+    p.add_argument("--commit", help="git commit of the tree that trained it (default: recorded by train)")
+    p.add_argument("--tta", default="flip", choices=("flip", "tencrop"), help="extra TTA logits (default flip)")
+    p.set_defaults(func=cmd_predictions)
+    e = stages.add_parser("ensemble", help="an ensemble of committed runs, chosen on PublicTest only")
+    e.add_argument("runs", nargs="+", help="run folders holding predictions.npz and run.json")
+    e.add_argument("--data", help="FER2013 file (must be the one the runs predicted)")
+    e.add_argument("--tta", action="store_true", help="use the runs' TTA logits where they have them")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_ensemble)

@@ -1,0 +1,191 @@
+"""Prediction files: the knowledge a training run leaves behind once its checkpoint is gone (NumPy only).
+
+A run of note writes `results/runs/<run>/predictions.npz` (float16 logits per official split, rows in the order of
+the shared FER2013 file) and `run.json` (what produced them). They are small enough to commit (< 1 MB), so later
+sessions ensemble and distil from every earlier session's runs without any checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.errors import FerkitError
+from ferkit.labels import NUM_CLASSES
+
+SPLIT_ROWS: dict[str, int] = {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
+PREDICTIONS_FILE = "predictions.npz"
+RUN_FILE = "run.json"
+FORMAT_VERSION = 1
+
+
+class PredictionFileError(FerkitError, ValueError):
+    """A prediction file that is malformed, or was made on another data file than the one at hand."""
+
+
+@dataclass
+class RunPredictions:
+    name: str
+    logits: dict[str, np.ndarray]  # split (or split_tta) -> (n, 7) float32
+    info: dict
+
+    def split(self, usage: str, tta: bool = False) -> np.ndarray:
+        """(n, 7) logits of a split; with tta, the TTA logits when the run has them, else the single crop."""
+        key = f"{usage}_tta"
+        return self.logits[key] if tta and key in self.logits else self.logits[usage]
+
+
+def write_run(out: str | Path, logits: dict[str, np.ndarray], info: dict, rows: dict[str, int] | None = None) -> Path:
+    """Write predictions.npz (float16) and run.json into `out`; each is written beside its target then renamed.
+
+    logits: "Training", "PublicTest", "PrivateTest" (n, 7), optionally "PublicTest_tta", "PrivateTest_tta".
+    info must name the data file's sha256 (`data_sha256`) and how the Training logits were made.
+    """
+    out = Path(out)
+    rows = rows or SPLIT_ROWS
+    _check_arrays(logits, rows, str(out))
+    for key in ("data_sha256", "training_logits"):
+        if key not in info:
+            raise PredictionFileError(f"run info for {out} lacks {key!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = {k: np.asarray(v, np.float32).astype(np.float16) for k, v in logits.items()}
+    tmp = out / f".{PREDICTIONS_FILE}.{os.getpid()}.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(out / PREDICTIONS_FILE)
+    meta = {"format": FORMAT_VERSION, "name": out.name, **info}
+    tmp_json = out / f".{RUN_FILE}.{os.getpid()}.tmp"
+    tmp_json.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
+    tmp_json.replace(out / RUN_FILE)
+    return out
+
+
+def _check_arrays(logits: dict[str, np.ndarray], rows: dict[str, int], where: str) -> None:
+    for split in rows:
+        if split not in logits:
+            raise PredictionFileError(f"{where}: no {split} logits")
+    for key, arr in logits.items():
+        split = key.removesuffix("_tta")
+        if split not in rows:
+            raise PredictionFileError(f"{where}: unknown array {key!r}; expected {', '.join(rows)} (+ _tta)")
+        want = (rows[split], NUM_CLASSES)
+        if np.shape(arr) != want:
+            raise PredictionFileError(f"{where}: {key} has shape {np.shape(arr)}, expected {want}")
+        if not np.isfinite(np.asarray(arr, np.float32)).all():
+            raise PredictionFileError(f"{where}: {key} holds non-finite logits")
+
+
+def read_run(path: str | Path, data_sha256: str | None = None, rows: dict[str, int] | None = None) -> RunPredictions:
+    """A run folder (or its predictions.npz) -> RunPredictions; refuses predictions made on another data file."""
+    path = Path(path)
+    folder = path.parent if path.name == PREDICTIONS_FILE else path
+    try:
+        info = json.loads((folder / RUN_FILE).read_text())
+        with np.load(folder / PREDICTIONS_FILE, allow_pickle=False) as z:
+            logits = {k: z[k].astype(np.float32) for k in z.files}
+    except FileNotFoundError as e:
+        raise PredictionFileError(f"{folder}: not a run folder ({Path(e.filename).name} is missing)") from None
+    except (OSError, ValueError) as e:
+        raise PredictionFileError(f"{folder}: unreadable prediction files ({e})") from None
+    _check_arrays(logits, rows or SPLIT_ROWS, str(folder))
+    if data_sha256 is not None and info.get("data_sha256") != data_sha256:
+        raise PredictionFileError(
+            f"{folder}: predictions were made on data sha256 {str(info.get('data_sha256'))[:16]}…, "
+            f"not on this file ({data_sha256[:16]}…); its rows would not line up"
+        )
+    return RunPredictions(folder.name, logits, info)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64)
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+def ensemble_logits(members: list[np.ndarray], weights: list[float] | None = None) -> np.ndarray:
+    """Log of the weighted mean probability of the members' (n, 7) logits."""
+    weights = weights or [1.0] * len(members)
+    probs = sum(w * np.exp(log_softmax(m)) for w, m in zip(weights, members, strict=True)) / sum(weights)
+    return np.log(np.clip(probs, 1e-12, None))
+
+
+@dataclass
+class Selection:
+    members: list[str]  # run names, in the order they were added
+    weights: dict[str, int]  # run name -> times chosen (greedy selection with replacement)
+    public_accuracy: float
+    history: list[tuple[str, float]]  # (run added, PublicTest accuracy after adding it)
+
+
+def greedy_select(public: dict[str, np.ndarray], labels: np.ndarray, max_steps: int = 20) -> Selection:
+    """Caruana et al. (2004) forward selection with replacement, scored on PublicTest alone.
+
+    public: run name -> (n, 7) PublicTest logits; labels: PublicTest labels. Nothing else is given to it, so no
+    other split can influence the choice. Ties keep the smaller ensemble; accuracy ties break on NLL.
+    """
+    names = sorted(public)
+    if not names:
+        raise ValueError("no runs to choose from")
+    probs = {n: np.exp(log_softmax(public[n])) for n in names}
+    total, counts, history = np.zeros_like(probs[names[0]]), {}, []
+    best_score = (-1.0, -np.inf)
+    for step in range(max_steps):
+        scored = []
+        for n in names:
+            p = (total + probs[n]) / (step + 1)
+            acc = float((p.argmax(1) == labels).mean())
+            nll = float(np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, None)).mean())
+            scored.append(((acc, nll), n))
+        score, pick = max(scored, key=lambda t: t[0])
+        if step > 0 and score <= best_score:
+            break
+        best_score = score
+        total = total + probs[pick]
+        counts[pick] = counts.get(pick, 0) + 1
+        history.append((pick, score[0]))
+    return Selection([h[0] for h in history], counts, best_score[0], history)
+
+
+def split_rows(splits) -> dict[str, int]:
+    """Rows per official split of the data at hand (the shared file: SPLIT_ROWS)."""
+    return {"Training": len(splits.train), "PublicTest": len(splits.val), "PrivateTest": len(splits.test)}
+
+
+def ensemble_from_runs(paths: list[str | Path], data: str | None = None, tta: bool = False) -> dict:
+    """Choose members and weights on PublicTest (greedy_select), then report PublicTest, PrivateTest and the
+    PrivateTest images not in Training ("unseen"). PrivateTest labels are read only after the choice is made."""
+    from ferkit.bundle import data_identity
+    from ferkit.data import load_fer2013, locate, make_splits
+    from ferkit.data.quality import unseen_mask
+    from ferkit.metrics import subset_summary
+
+    source = locate(data)
+    sha = data_identity(source)["sha256"]
+    splits = make_splits(load_fer2013(source), "official")
+    runs = [read_run(p, sha, split_rows(splits)) for p in paths]
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise PredictionFileError(f"run names repeat: {', '.join(names)}")
+    by_name = {r.name: r for r in runs}
+    choice = greedy_select({r.name: r.split("PublicTest", tta) for r in runs}, splits.val.labels)
+    weights = [float(choice.weights[n]) for n in choice.weights]
+
+    def figures(usage: str, part) -> dict:
+        logits = ensemble_logits([by_name[n].split(usage, tta) for n in choice.weights], weights)
+        return subset_summary(logits, part.labels, np.ones(len(part), bool)) | {
+            "unseen": subset_summary(logits, part.labels, unseen_mask(part.images, splits.train.images))
+        }
+
+    singles = {r.name: float((r.split("PublicTest", tta).argmax(1) == splits.val.labels).mean()) for r in runs}
+    return {
+        "members": choice.weights,
+        "history": choice.history,
+        "tta": tta,
+        "single_public": singles,
+        "PublicTest": figures("PublicTest", splits.val),
+        "PrivateTest": figures("PrivateTest", splits.test),
+        "data_sha256": sha,
+    }

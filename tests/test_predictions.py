@@ -1,0 +1,155 @@
+"""Committed prediction files: writer and reader, the data-file check, ensembles chosen on PublicTest alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import csv_text, make_faces, write_csv
+
+from ferkit.predictions import (
+    PredictionFileError,
+    ensemble_from_runs,
+    ensemble_logits,
+    greedy_select,
+    read_run,
+    write_run,
+)
+
+ROWS = {"Training": 6, "PublicTest": 4, "PrivateTest": 3}
+
+
+def logits_for(rows: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: rng.normal(size=(n, 7)).astype(np.float32) for k, n in rows.items()}
+
+
+def test_write_then_read_keeps_rows_and_info(tmp_path):
+    logits = logits_for(ROWS)
+    logits["PublicTest_tta"] = logits["PublicTest"] + 0.5
+    out = write_run(tmp_path / "r1", logits, {"data_sha256": "ab" * 32, "training_logits": "in-sample"}, ROWS)
+    z = np.load(out / "predictions.npz")
+    assert {k: z[k].dtype for k in z.files} == dict.fromkeys(logits, np.float16)
+    run = read_run(out, "ab" * 32, ROWS)
+    for k, v in logits.items():
+        np.testing.assert_allclose(run.logits[k], v, atol=2e-3)  # float16, row order kept
+    assert run.info["name"] == "r1" and run.info["format"] == 1
+    np.testing.assert_allclose(run.split("PublicTest", tta=True), logits["PublicTest_tta"], atol=2e-3)
+    np.testing.assert_allclose(run.split("PrivateTest", tta=True), logits["PrivateTest"], atol=2e-3)  # no TTA
+
+
+def test_reader_refuses_predictions_of_another_data_file(tmp_path):
+    out = write_run(tmp_path / "r", logits_for(ROWS), {"data_sha256": "ab" * 32, "training_logits": "x"}, ROWS)
+    with pytest.raises(PredictionFileError, match="not on this file"):
+        read_run(out, "cd" * 32, ROWS)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda d: d.pop("Training"), "no Training logits"),
+        (lambda d: d.update(PublicTest=np.zeros((5, 7))), r"PublicTest has shape \(5, 7\)"),
+        (lambda d: d.update(Extra=np.zeros((4, 7))), "unknown array 'Extra'"),
+        (lambda d: d.update(PrivateTest=np.full((3, 7), np.nan)), "non-finite"),
+    ],
+)
+def test_malformed_predictions_are_refused(tmp_path, change, problem):
+    logits = logits_for(ROWS)
+    change(logits)
+    with pytest.raises(PredictionFileError, match=problem):
+        write_run(tmp_path / "r", logits, {"data_sha256": "ab", "training_logits": "x"}, ROWS)
+
+
+def test_missing_files_and_missing_info(tmp_path):
+    with pytest.raises(PredictionFileError, match="not a run folder"):
+        read_run(tmp_path)
+    with pytest.raises(PredictionFileError, match="lacks 'training_logits'"):
+        write_run(tmp_path / "r", logits_for(ROWS), {"data_sha256": "ab"}, ROWS)
+
+
+def test_greedy_selection_adds_what_helps_on_publictest():
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    good = np.eye(7)[labels] * 5
+    half = good.copy()
+    half[3:] = np.eye(7)[(labels[3:] + 1) % 7] * 5  # right on the first half only
+    bad = np.eye(7)[(labels + 2) % 7] * 5
+    sel = greedy_select({"good": good, "half": half, "bad": bad}, labels)
+    assert sel.members == ["good"] and sel.public_accuracy == 1.0  # adding anything else cannot beat 100%
+    sel = greedy_select({"half": half, "bad": bad}, labels)
+    assert sel.members[0] == "half" and "bad" not in sel.weights
+
+
+def test_ensemble_logits_is_the_mean_probability():
+    a, b = np.log(np.array([[0.9, 0.1] + [1e-9] * 5])), np.log(np.array([[0.1, 0.9] + [1e-9] * 5]))
+    p = np.exp(ensemble_logits([a, b], [3, 1]))
+    np.testing.assert_allclose(p[0, :2], [0.7, 0.3], atol=1e-6)
+
+
+@pytest.fixture
+def runs_on_small_data(tmp_path):
+    """A small FER2013 file and three runs' prediction files made on it."""
+    from ferkit.bundle import data_identity
+    from ferkit.data import load_fer2013, make_splits
+    from ferkit.predictions import split_rows
+
+    images, labels, usage = make_faces(35, seed=4)
+    fer = write_csv(tmp_path / "fer2013.csv", csv_text(images, labels, usage))
+    splits = make_splits(load_fer2013(fer), "official")
+    rows, sha = split_rows(splits), data_identity(fer)["sha256"]
+    truth = {"Training": splits.train.labels, "PublicTest": splits.val.labels, "PrivateTest": splits.test.labels}
+    paths = []
+    for i, skill in enumerate((4.0, 2.0, 0.0)):
+        logits = logits_for(rows, seed=i)
+        for k, y in truth.items():
+            logits[k] = logits[k] + skill * np.eye(7)[y]
+        paths.append(write_run(tmp_path / f"run{i}", logits, {"data_sha256": sha, "training_logits": "x"}, rows))
+    return fer, paths
+
+
+def test_ensemble_choice_never_reads_privatetest(runs_on_small_data):
+    fer, paths = runs_on_small_data
+    first = ensemble_from_runs(paths, str(fer))
+    # Scramble every run's PrivateTest logits: the members chosen must not move (only the PrivateTest figure may).
+    for p in paths:
+        z = dict(np.load(p / "predictions.npz"))
+        z["PrivateTest"] = np.random.default_rng(9).normal(size=z["PrivateTest"].shape).astype(np.float16)
+        np.savez_compressed(p / "predictions.npz", **z)
+    second = ensemble_from_runs(paths, str(fer))
+    assert first["members"] == second["members"] and first["PublicTest"] == second["PublicTest"]
+    assert first["PrivateTest"]["unseen"]["n"] <= first["PrivateTest"]["n"]
+
+
+def test_ensemble_cli(runs_on_small_data, capsys):
+    from ferkit.cli import main
+
+    fer, paths = runs_on_small_data
+    assert main(["ensemble", *map(str, paths), "--data", str(fer), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert "run0" in r["members"] and set(r) >= {"PublicTest", "PrivateTest", "single_public"}
+    assert main(["ensemble", *map(str, paths), "--data", str(fer)]) == 0
+    out = capsys.readouterr().out
+    assert "chosen on PublicTest" in out and "unseen" in out
+
+
+def test_record_predictions_of_a_trained_model(trained, tmp_path):
+    from ferkit.cli import main
+
+    ckpt, _, _ = trained
+    out = tmp_path / "results" / "runs" / "tiny"
+    assert main(["predictions", str(ckpt), "--out", str(out), "--commit", "abc123"]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["model"] == "seed_vgg_tiny" and info["git_commit"] == "abc123" and len(info["data_sha256"]) == 64
+    assert info["public_accuracy"] > 0.9 and info["tta"] == "flip" and "in-sample" in info["training_logits"]
+    rows = {k: len(v) for k, v in run_splits(ckpt).items()}
+    run = read_run(out, info["data_sha256"], rows)
+    assert set(run.logits) == {"Training", "PublicTest", "PrivateTest", "PublicTest_tta", "PrivateTest_tta"}
+
+
+def run_splits(ckpt) -> dict[str, np.ndarray]:
+    """The official splits' labels of the data a checkpoint was trained on."""
+    from ferkit.data import load_fer2013, make_splits
+    from ferkit.train import load_model
+
+    splits = make_splits(load_fer2013(load_model(ckpt)[1]["config"]["data"]), "official")
+    return {"Training": splits.train.labels, "PublicTest": splits.val.labels, "PrivateTest": splits.test.labels}
