@@ -11,17 +11,19 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class TensorBatches(Dataset):
-    """images: (N, 48, 48) uint8, labels: (N,) int64. Indexing with a list returns one batch."""
+    """images: (N, 48, 48) uint8, labels: (N,) int64, optional extra: (N, K) float32 per-image targets (soft labels
+    or teachers' logits). Indexing with a list returns one batch."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        self.images, self.labels = images, labels
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, extra: torch.Tensor | None = None) -> None:
+        self.images, self.labels, self.extra = images, labels, extra
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: list[int]) -> tuple[torch.Tensor, ...]:
         idx = torch.as_tensor(index)
-        return self.images[idx].unsqueeze(1), self.labels[idx]  # (B, 1, 48, 48) uint8, (B,)
+        batch = (self.images[idx].unsqueeze(1), self.labels[idx])  # (B, 1, 48, 48) uint8, (B,)
+        return batch if self.extra is None else (*batch, self.extra[idx])  # + (B, K)
 
 
 class EpochBatchSampler(Sampler[list[int]]):
@@ -52,8 +54,12 @@ class EpochBatchSampler(Sampler[list[int]]):
         return -(-per_rank // self.batch_size)
 
 
-def make_loader(images, labels, batch_size: int, shuffle: bool, seed: int, rank: int = 0, world: int = 1) -> DataLoader:
-    """A DataLoader of whole batches from numpy or torch arrays (kept as uint8)."""
-    ds = TensorBatches(torch.as_tensor(images), torch.as_tensor(labels))
+def make_loader(
+    images, labels, batch_size: int, shuffle: bool, seed: int, rank: int = 0, world: int = 1, extra=None
+) -> DataLoader:
+    """A DataLoader of whole batches from numpy or torch arrays (images kept as uint8)."""
+    ds = TensorBatches(
+        torch.as_tensor(images), torch.as_tensor(labels), None if extra is None else torch.as_tensor(extra).float()
+    )
     sampler = EpochBatchSampler(len(ds), batch_size, shuffle, seed, rank, world)
     return DataLoader(ds, sampler=sampler, batch_size=None, num_workers=0)

@@ -57,6 +57,12 @@ class TrainConfig:
     ema_decay: float | None = None  # exponential moving average of the weights, used for validation and kept
     # distillation (`ferkit distill`): teachers' model.pt files, KL weight, softening temperature
     teachers: list[str] = field(default_factory=list)
+    # distillation from committed prediction files (`ferkit distill --teacher-logits results/runs/A ...`):
+    # the runs' Training logits, ensembled (mean probability), are the soft targets; no teacher is loaded
+    teacher_logits: list[str] = field(default_factory=list)
+    # FER+ votes as soft targets: (1 - w) * one-hot + w * the image's FER+ vote shares (Training rows only)
+    ferplus_weight: float = 0.0
+    ferplus: str | None = None  # fer2013new.csv (default: found like FER2013)
     distill_alpha: float = 0.7
     distill_temperature: float = 4.0
     monitor: str = "val_acc"

@@ -27,7 +27,8 @@ def _metadata(model, ckpt: dict, contract: dict, evaluation: dict, data: dict) -
     for key in ("init", "out"):
         if recipe.get(key):
             recipe[key] = Path(recipe[key]).name
-    recipe["teachers"] = [Path(t).name for t in recipe.get("teachers", [])]
+    for key in ("teachers", "teacher_logits"):
+        recipe[key] = [Path(t).name for t in recipe.get(key, [])]
     split = recipe.get("split", "official")
     return {
         "ferkit_contract": json.dumps(contract),

@@ -41,25 +41,30 @@ class FERModule(L.LightningModule):
         torch.manual_seed(self._batch_seed(batch_idx))
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        x, y = batch
-        return to_input(x, self.contract, self.config.channels_last), y  # (B, 1, 48, 48) float, (B,)
+        x, *rest = batch  # rest: labels (B,) [, per-image targets (B, K)]
+        return (to_input(x, self.contract, self.config.channels_last), *rest)  # (B, 1, 48, 48) float
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _cross_entropy(self, logits: torch.Tensor, y: torch.Tensor, mix: Mix | None) -> torch.Tensor:
-        """Training loss (label smoothing; a mixed batch scores against both labels, weighted by lam)."""
-        ce = partial(F.cross_entropy, logits.float(), label_smoothing=self.config.label_smoothing)
-        if mix is None:
-            return ce(y)
-        partner, lam = mix
-        return lam * ce(y) + (1 - lam) * ce(y[partner])
+    def _cross_entropy(
+        self, logits: torch.Tensor, y: torch.Tensor, mix: Mix | None, soft: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Training loss (label smoothing; a mixed batch scores against both labels, weighted by lam).
 
-    def _step(self, batch, stage: str, mix: Mix | None = None) -> torch.Tensor:
+        soft: (B, 7) target probabilities (e.g. FER+ votes mixed with the label) used instead of y."""
+        ce = partial(F.cross_entropy, logits.float(), label_smoothing=self.config.label_smoothing)
+        target = y if soft is None else soft
+        if mix is None:
+            return ce(target)
+        partner, lam = mix
+        return lam * ce(target) + (1 - lam) * ce(target[partner])
+
+    def _step(self, batch, stage: str, mix: Mix | None = None, soft: torch.Tensor | None = None) -> torch.Tensor:
         x, y = batch
         logits = self(x)
         if stage == "train":
-            loss = self._cross_entropy(logits, y, mix)
+            loss = self._cross_entropy(logits, y, mix, soft)
             y = y if mix is None or mix[1] >= 0.5 else y[mix[0]]  # accuracy against the dominant label
         else:
             loss = F.cross_entropy(logits.float(), y)
@@ -81,12 +86,12 @@ class FERModule(L.LightningModule):
         return x, (partner, lam)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch
+        x, y, *soft = batch  # soft: [(B, 7) target probabilities] when the recipe mixes in FER+ votes
         x, mix = self._augmented(x, batch_idx)
-        return self._step((x, y), "train", mix)
+        return self._step((x, y), "train", mix, soft[0] if soft else None)
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        x, y = batch
+        x, y = batch[:2]
         self._step((crop_to(x, self.contract["input_size"][-1]), y), "val")
 
     def _param_groups(self) -> list[dict]:
@@ -180,3 +185,30 @@ class DistillModule(FERModule):
         mean_t, std_t = torch.tensor(t["mean"], device=x.device), torch.tensor(t["std"], device=x.device)
         raw = (x * std_s.view(1, -1, 1, 1) + mean_s.view(1, -1, 1, 1)) / s["scale"]
         return (raw * t["scale"] - mean_t.view(1, -1, 1, 1)) / std_t.view(1, -1, 1, 1)
+
+
+def soft_kl(student: torch.Tensor, teacher_probs: torch.Tensor, temp: float) -> torch.Tensor:
+    """KL(teacher || student) at temperature temp, scaled by temp^2 (Hinton et al.); teacher_probs already softened."""
+    log_p = F.log_softmax(student.float() / temp, 1)
+    return F.kl_div(log_p, teacher_probs.clamp_min(1e-12).log(), log_target=True, reduction="batchmean") * temp * temp
+
+
+class LogitDistillModule(FERModule):
+    """A student fitted to labels and to teachers' committed Training logits (no teacher model is loaded).
+
+    Batches carry each image's ensembled teacher logits (B, 7): the teachers saw the plain centre crop, the student
+    an augmented view of the same face (offline distillation)."""
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y, t_logits = batch
+        x, mix = self._augmented(x, batch_idx)
+        logits = self(x).float()
+        temp, alpha = self.config.distill_temperature, self.config.distill_alpha
+        t_probs = F.softmax(t_logits.float() / temp, 1)  # (B, 7)
+        if mix is not None:
+            partner, lam = mix
+            t_probs = lam * t_probs + (1 - lam) * t_probs[partner]
+        loss = alpha * soft_kl(logits, t_probs, temp) + (1 - alpha) * self._cross_entropy(logits, y, mix)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
+        return loss

@@ -46,6 +46,35 @@ class PhaseData:
     train: tuple[np.ndarray, np.ndarray]  # (N, 48, 48) uint8, (N,) int64
     val: tuple[np.ndarray, np.ndarray]
     note: dict
+    extra: np.ndarray | None = None  # (N, 7) per-image targets of the training images (soft labels or logits)
+
+
+def soft_targets(cfg: TrainConfig, splits: Splits) -> np.ndarray | None:
+    """(N, 7) per-Training-image targets the recipe asks for, aligned with splits.train, or None.
+
+    teacher_logits: the committed runs' Training logits, ensembled (log of the mean probability), checked to be
+    predictions of this very data file. ferplus_weight: one-hot labels mixed with the FER+ vote shares
+    (splits.train must carry votes: ferkit.data.join_ferplus); only Training rows' votes are ever used.
+    """
+    if cfg.teacher_logits:
+        from ferkit.bundle import data_identity
+        from ferkit.data import locate
+        from ferkit.predictions import ensemble_logits, read_run
+
+        if cfg.split != "official":
+            raise ValueError("teacher_logits are per Training row: they need split=official")
+        sha = data_identity(locate(cfg.data))["sha256"]
+        rows = {"Training": len(splits.train), "PublicTest": len(splits.val), "PrivateTest": len(splits.test)}
+        runs = [read_run(p, sha, rows) for p in cfg.teacher_logits]
+        return ensemble_logits([r.logits["Training"] for r in runs]).astype(np.float32)
+    if cfg.ferplus_weight > 0:
+        from ferkit.data import mixed_targets
+
+        train = splits.train
+        if train.votes is None:
+            raise ValueError("ferplus_weight needs FER+ votes joined to the data (ferkit.data.join_ferplus)")
+        return mixed_targets(train.labels, train.votes, train.votes_usable, cfg.ferplus_weight)
+    return None
 
 
 def mine_hard_examples(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, precision: str) -> np.ndarray:
@@ -57,10 +86,12 @@ def mine_hard_examples(model: torch.nn.Module, images: np.ndarray, labels: np.nd
     return np.flatnonzero(preds != labels)
 
 
-def phase_data(phase: Phase, splits: Splits, model, cfg: TrainConfig, precision: str) -> PhaseData:
+def phase_data(
+    phase: Phase, splits: Splits, model, cfg: TrainConfig, precision: str, targets: np.ndarray | None = None
+) -> PhaseData:
     train, val = splits.train, splits.val
     if phase.data == "train":
-        return PhaseData((train.images, train.labels), (val.images, val.labels), {})
+        return PhaseData((train.images, train.labels), (val.images, val.labels), {}, targets)
     if phase.data != "hard":
         raise ValueError(f"phase {phase.name}: data must be 'train' or 'hard', not {phase.data!r}")
     hard = mine_hard_examples(model, train.images, train.labels, precision)
@@ -70,7 +101,10 @@ def phase_data(phase: Phase, splits: Splits, model, cfg: TrainConfig, precision:
     fit_idx, val_idx = hard[fit_pos], hard[val_pos]
     note = {"hard_examples": len(hard), "hard_train": len(fit_idx), "hard_val": len(val_idx)}
     return PhaseData(
-        (train.images[fit_idx], train.labels[fit_idx]), (train.images[val_idx], train.labels[val_idx]), note
+        (train.images[fit_idx], train.labels[fit_idx]),
+        (train.images[val_idx], train.labels[val_idx]),
+        note,
+        None if targets is None else targets[fit_idx],
     )
 
 
@@ -134,9 +168,11 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
 def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir: Path, precision: str) -> dict:
     """One phase: fit (resuming from its newest resume point), then keep the weights of its best validation epoch."""
     from ferkit.callbacks import PhaseClock
-    from ferkit.lit import DistillModule, FERModule
+    from ferkit.lit import DistillModule, FERModule, LogitDistillModule
 
-    if cfg.teachers:
+    if cfg.teacher_logits:
+        module = LogitDistillModule(model.train(), cfg, phase)
+    elif cfg.teachers:
         teachers = [load_model(t)[0] for t in cfg.teachers]
         module = DistillModule(model.train(), cfg, phase, teachers)
     else:
@@ -145,7 +181,7 @@ def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir:
         module.model.compile()
     trainer = _trainer(cfg, phase, phase_dir, precision)
     rank, world = trainer.global_rank, trainer.world_size
-    train_loader = make_loader(*data.train, cfg.batch_size, True, cfg.seed, rank, world)
+    train_loader = make_loader(*data.train, cfg.batch_size, True, cfg.seed, rank, world, extra=data.extra)
     val_loader = make_loader(*data.val, 512, False, cfg.seed)
     resume = resume_checkpoint(phase_dir / "checkpoints")
     _keep_old_metrics(phase_dir)
@@ -170,8 +206,10 @@ def _evaluate(model, ds: FERDataset, precision: str) -> dict:
     return {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "nll": r["nll"]}
 
 
-def train(cfg: TrainConfig, splits: Splits, run_dir: Path) -> dict:
-    """Run every phase of the recipe in order; a finished phase (done.json) is skipped on a rerun."""
+def train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray | None = None) -> dict:
+    """Run every phase of the recipe in order; a finished phase (done.json) is skipped on a rerun.
+
+    targets: (N, 7) per-Training-image soft targets (`soft_targets`), aligned with splits.train."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     precision = resolve_precision(cfg)
@@ -205,7 +243,7 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path) -> dict:
             model.load_state_dict(torch.load(phase_dir / "weights.pt", map_location="cpu"))
             summary["phases"].append(json.loads(done.read_text()))
             continue
-        data = phase_data(phase, splits, model, cfg, precision)
+        data = phase_data(phase, splits, model, cfg, precision, targets)
         if len(data.train[0]) == 0:
             fitted = {"epochs_run": 0, "seconds": 0.0, "rank": rank, "skipped": "no training images for this phase"}
         else:

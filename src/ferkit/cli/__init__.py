@@ -36,7 +36,14 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 def _distill_parser(stages) -> argparse.ArgumentParser:
     d = stages.add_parser("distill", help="train a student (e.g. configs/mobile.yaml) on labels and teachers' outputs")
-    d.add_argument("--teacher", action="append", required=True, metavar="MODEL", help="a teacher's model.pt (repeat)")
+    who = d.add_mutually_exclusive_group(required=True)
+    who.add_argument("--teacher", action="append", metavar="MODEL", help="a teacher's model.pt (repeat)")
+    who.add_argument(
+        "--teacher-logits",
+        nargs="+",
+        metavar="RUN",
+        help="committed runs (results/runs/<run>): their Training logits, ensembled, are the soft targets",
+    )
     d.set_defaults(func=cmd_train)
     return d
 

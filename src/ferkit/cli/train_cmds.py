@@ -17,12 +17,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     import yaml
 
     from ferkit.config import load_config, to_dict
-    from ferkit.data import load_fer2013, make_splits
-    from ferkit.train import train
+    from ferkit.data import join_ferplus, load_fer2013, locate_ferplus, make_splits, read_ferplus
+    from ferkit.train import soft_targets, train
 
     overrides = list(args.set or [])
     if getattr(args, "teacher", None):
         overrides.append(f"teachers={json.dumps(args.teacher)}")
+    if getattr(args, "teacher_logits", None):
+        overrides.append(f"teacher_logits={json.dumps(args.teacher_logits)}")
     for flag in ("seed", "devices", "num_nodes", "strategy", "accelerator", "batch_size", "limit", "threads", "split"):
         if getattr(args, flag) is not None:
             overrides.append(f"{flag}={getattr(args, flag)}")
@@ -32,13 +34,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         for phase in cfg.phases:
             phase.epochs = args.epochs
-    splits = make_splits(load_fer2013(cfg.data), cfg.split, seed=cfg.seed)
+    ds = load_fer2013(cfg.data)
+    if cfg.ferplus_weight > 0 and ds.votes is None:
+        ds = join_ferplus(ds, read_ferplus(locate_ferplus(cfg.ferplus)))
+    splits = make_splits(ds, cfg.split, seed=cfg.seed)
+    targets = soft_targets(cfg, splits)
     if cfg.limit:
         splits.train, splits.val, splits.test = (_limit(p, cfg.limit) for p in (splits.train, splits.val, splits.test))
+        targets = None if targets is None else targets[: cfg.limit]
     run_dir = Path(args.run_dir or Path(cfg.out) / f"{cfg.name}-{cfg.split}-s{cfg.seed}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    summary = train(cfg, splits, run_dir)
+    summary = train(cfg, splits, run_dir, targets)
     _print_summary(summary, run_dir)
     return 0
 

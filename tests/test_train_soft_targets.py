@@ -1,0 +1,122 @@
+"""Soft targets through the real CLI on tiny data: distillation from committed logits, FER+ votes mixed in;
+the speedrun network's whitening and the linear schedule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import csv_text, make_faces, write_csv
+
+from ferkit.cli import main
+
+TINY = ["--limit", "24", "--epochs", "1", "--batch-size", "8", "--threads", "1"]
+
+
+def teacher_run(fer_csv, out, seed: int = 0):
+    """A committed-style run on fer_csv whose Training logits point at the true label."""
+    from ferkit.bundle import data_identity
+    from ferkit.data import load_fer2013, make_splits
+    from ferkit.predictions import split_rows, write_run
+
+    splits = make_splits(load_fer2013(fer_csv), "official")
+    rng = np.random.default_rng(seed)
+    parts = {"Training": splits.train, "PublicTest": splits.val, "PrivateTest": splits.test}
+    logits = {k: rng.normal(size=(len(p), 7)) + 3 * np.eye(7)[p.labels] for k, p in parts.items()}
+    info = {"data_sha256": data_identity(fer_csv)["sha256"], "training_logits": "synthetic"}
+    return write_run(out, logits, info, split_rows(splits)), logits["Training"]
+
+
+def test_distill_from_teacher_logits_through_cli(fer_csv, tmp_path):
+    a, la = teacher_run(fer_csv, tmp_path / "results" / "A", seed=0)
+    b, lb = teacher_run(fer_csv, tmp_path / "results" / "B", seed=1)
+    run = tmp_path / "student"
+    args = ["distill", "--teacher-logits", str(a), str(b), "--config", "configs/fast.yaml", "--run-dir", str(run)]
+    assert main([*args, "--data", str(fer_csv), *TINY, "--set", "model=fast_fer_s"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["config"]["teacher_logits"] == [str(a), str(b)] and summary["phases"][0]["epochs_run"] == 1
+
+
+def test_soft_targets_are_the_ensembled_teacher_logits(fer_csv, tmp_path):
+    from ferkit.config import TrainConfig
+    from ferkit.data import load_fer2013, make_splits
+    from ferkit.predictions import ensemble_logits
+    from ferkit.train import soft_targets
+
+    a, la = teacher_run(fer_csv, tmp_path / "A", seed=0)
+    b, lb = teacher_run(fer_csv, tmp_path / "B", seed=1)
+    splits = make_splits(load_fer2013(fer_csv), "official")
+    got = soft_targets(TrainConfig(teacher_logits=[str(a), str(b)], data=str(fer_csv)), splits)
+    want = ensemble_logits([la.astype(np.float16).astype(np.float32), lb.astype(np.float16).astype(np.float32)])
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_teacher_logits_of_another_data_file_are_refused(fer_csv, tmp_path):
+    images, labels, usage = make_faces(35, seed=99)
+    other = write_csv(tmp_path / "other.csv", csv_text(images, labels, usage))
+    a, _ = teacher_run(other, tmp_path / "A")
+    args = ["distill", "--teacher-logits", str(a), "--config", "configs/fast.yaml", "--run-dir", str(tmp_path / "s")]
+    assert main([*args, "--data", str(fer_csv), *TINY]) == 2  # a PredictionFileError, not a traceback
+
+
+def test_ferplus_votes_mixed_into_training_targets_through_cli(fer_csv, tmp_path):
+    from ferkit.data import FERPLUS_COLUMNS, load_fer2013
+
+    ds = load_fer2013(fer_csv)
+    rows = ["Usage,Image name," + ",".join(FERPLUS_COLUMNS)]
+    for i, u in enumerate(ds.usage):
+        rows.append(f"{u},fer{i:07d}.png," + ",".join(["10"] + ["0"] * 9))  # every image: neutral
+    plus = tmp_path / "fer2013new.csv"
+    plus.write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    args = ["train", "--config", "configs/fast.yaml", "--data", str(fer_csv), "--run-dir", str(run), *TINY]
+    assert main([*args, "--set", "ferplus_weight=0.3", "--set", f"ferplus={plus}"]) == 0
+    assert json.loads((run / "summary.json").read_text())["config"]["ferplus_weight"] == 0.3
+
+
+def test_soft_target_cross_entropy_and_logit_kl():
+    from ferkit.config import Phase, TrainConfig
+    from ferkit.lit import FERModule, soft_kl
+    from ferkit.models import create_model
+
+    m = FERModule(create_model("fast_fer_s"), TrainConfig(label_smoothing=0.0), Phase())
+    logits, y = torch.randn(4, 7), torch.tensor([0, 1, 2, 3])
+    onehot = torch.nn.functional.one_hot(y, 7).float()
+    torch.testing.assert_close(m._cross_entropy(logits, y, None, onehot), m._cross_entropy(logits, y, None))
+    p = torch.softmax(logits / 2.0, 1)
+    assert float(soft_kl(logits, p, 2.0)) == pytest.approx(0.0, abs=1e-5)  # the student equals its teacher
+
+
+def test_whitening_layer_whitens_patches():
+    from ferkit.models import create_model
+
+    model = create_model("fast_fer_s")
+    x = torch.randn(64, 1, 40, 40).cumsum(3)  # correlated neighbouring pixels
+    model.init_whitening(x)
+    out = torch.nn.functional.conv2d(x, model.whiten.weight[:9])  # (64, 9, 38, 38) without bias
+    cov = torch.cov(out.permute(1, 0, 2, 3).reshape(9, -1))
+    torch.testing.assert_close(cov, torch.eye(9), atol=0.05, rtol=0.05)
+    assert not model.whiten.weight.requires_grad
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero():
+    from types import SimpleNamespace
+
+    from ferkit.config import Phase, TrainConfig
+    from ferkit.lit import FERModule
+    from ferkit.models import create_model
+
+    cfg = TrainConfig(optimizer="sgd", lr=0.2, scheduler="linear", warmup_epochs=1)
+    module = FERModule(create_model("fast_fer_s"), cfg, Phase(epochs=10))
+    module._trainer = SimpleNamespace(estimated_stepping_batches=100, current_epoch=0, global_rank=0)
+    conf = module.configure_optimizers()
+    sched, opt = conf["lr_scheduler"]["scheduler"], conf["optimizer"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[9] == pytest.approx(0.2) and lrs[0] == pytest.approx(0.02)
+    assert lrs[55] == pytest.approx(0.2 * (1 - 45 / 90)) and lrs[-1] < 0.01
