@@ -30,8 +30,8 @@ def teacher_run(fer_csv, out, seed: int = 0):
 
 
 def test_distill_from_teacher_logits_through_cli(fer_csv, tmp_path):
-    a, la = teacher_run(fer_csv, tmp_path / "results" / "A", seed=0)
-    b, lb = teacher_run(fer_csv, tmp_path / "results" / "B", seed=1)
+    a, _ = teacher_run(fer_csv, tmp_path / "results" / "A", seed=0)
+    b, _ = teacher_run(fer_csv, tmp_path / "results" / "B", seed=1)
     run = tmp_path / "student"
     args = ["distill", "--teacher-logits", str(a), str(b), "--config", "configs/fast.yaml", "--run-dir", str(run)]
     assert main([*args, "--data", str(fer_csv), *TINY, "--set", "model=fast_fer_s"]) == 0
