@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import time
+from functools import partial
+from pathlib import Path
 
 import lightning as L
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from ferkit.atomic import write_atomically
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, written beside the target and renamed (Lightning's own goes through $TMPDIR
+    and copies across file systems, which a full disk truncates)."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        write_atomically(Path(path), partial(torch.save, checkpoint))
 
 
 class EpochLine(L.Callback):

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ferkit.atomic import write_atomically, write_text_atomically
 from ferkit.batches import make_loader
 from ferkit.config import Phase, TrainConfig, to_dict
 from ferkit.data import FERDataset, Splits, holdout_without_shared_images
+from ferkit.errors import FerkitError
 from ferkit.evaluate import machine_description, predict_logits
 from ferkit.metrics import classification_report
 from ferkit.models import count_parameters, create_model
@@ -122,7 +125,7 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from ferkit.callbacks import EpochLine, PhaseClock
+    from ferkit.callbacks import AtomicCheckpointIO, EpochLine, PhaseClock
 
     ckpt_dir = phase_dir / "checkpoints"
     callbacks = [
@@ -156,6 +159,7 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
         strategy=cfg.strategy,
         precision=precision,
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
         logger=CSVLogger(save_dir=phase_dir.parent, name=phase_dir.name, version=""),
         use_distributed_sampler=False,  # our sampler shards itself, keeping the seeded order per epoch
         enable_progress_bar=interactive,
@@ -188,7 +192,7 @@ def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir:
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     best = phase_dir / "checkpoints" / "best.ckpt"
     if best.exists():
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        state = load_checkpoint(best)["state_dict"]
         model.load_state_dict({k.removeprefix("model.").replace("_orig_mod.", ""): v for k, v in state.items()})
     clock = next(c for c in trainer.callbacks if isinstance(c, PhaseClock))  # training time over every resume
     return {"epochs_run": trainer.current_epoch, "seconds": round(clock.seconds, 1), "rank": rank}
@@ -240,7 +244,7 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray |
         phase_dir = run_dir / f"{i}-{phase.name}"
         done = phase_dir / "done.json"
         if done.exists():
-            model.load_state_dict(torch.load(phase_dir / "weights.pt", map_location="cpu"))
+            model.load_state_dict(load_checkpoint(phase_dir / "weights.pt"))
             summary["phases"].append(json.loads(done.read_text()))
             continue
         data = phase_data(phase, splits, model, cfg, precision, targets)
@@ -254,15 +258,15 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray |
         rank = result.pop("rank")
         if rank == 0:
             phase_dir.mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), phase_dir / "weights.pt")
-            done.write_text(json.dumps(result, indent=2))
+            write_atomically(phase_dir / "weights.pt", partial(torch.save, model.state_dict()))
+            write_text_atomically(done, json.dumps(result, indent=2))
         summary["phases"].append(result)
     if cfg.qat:
         qat.finalize(model)  # weights on their int8 grid, the registry's structure back
         summary["val_after_qat"] = _evaluate(model, splits.val, precision)
     if rank == 0:  # under DDP every rank trains; one writes
         save_model(model, cfg, summary, run_dir / "model.pt")
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_text_atomically(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -274,6 +278,33 @@ def _init_whitening(model: torch.nn.Module, images: np.ndarray, n: int = 5000) -
 
     x = to_input(torch.as_tensor(images[:n]).unsqueeze(1), model.pretrained_cfg, channels_last=False)  # (n,1,48,48)
     model.init_whitening(crop_to(x, model.pretrained_cfg["input_size"][-1]))
+
+
+class CheckpointError(FerkitError, ValueError):
+    """A checkpoint that is missing, unreadable, or holds more than weights and plain data."""
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """torch.load with weights_only=True: tensors and plain containers only, so opening a file never runs code.
+
+    A pickle that names any other callable (e.g. os.system) is refused before anything in it executes."""
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        # torch names the offending global ("Unsupported global: GLOBAL posix.system"); say that, not its advice
+        reason = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else type(e).__name__)[:200]
+        raise CheckpointError(
+            f"{path}: refused: it holds objects other than tensors and plain data, which could run code when "
+            f"opened ({reason}); ferkit loads weights only"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:200]})") from None
 
 
 def _git_commit() -> str | None:
@@ -291,7 +322,7 @@ def _git_commit() -> str | None:
 
 def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> None:
     """Fine-tuning starts from a finished model.pt of the same architecture."""
-    start = torch.load(cfg.init, map_location="cpu", weights_only=False)
+    start = load_checkpoint(cfg.init)
     if start.get("model") != cfg.model or start.get("model_args", {}) != cfg.model_args:
         raise ValueError(
             f"init {cfg.init} is a {start.get('model')} {start.get('model_args', {})}, "
@@ -302,22 +333,20 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> None:
 
 def save_model(model, cfg: TrainConfig, summary: dict, path: Path) -> None:
     """The final weights with the config that rebuilds them and the model's data contract."""
-    torch.save(
-        {
-            "model": cfg.model,
-            "model_args": cfg.model_args,
-            "pretrained_cfg": model.pretrained_cfg,
-            "config": to_dict(cfg),
-            "summary": summary,
-            "state_dict": model.state_dict(),
-        },
-        path,
-    )
+    ckpt = {
+        "model": cfg.model,
+        "model_args": cfg.model_args,
+        "pretrained_cfg": model.pretrained_cfg,
+        "config": to_dict(cfg),
+        "summary": summary,
+        "state_dict": model.state_dict(),
+    }
+    write_atomically(Path(path), partial(torch.save, ckpt))
 
 
 def load_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """Rebuild a model from model.pt (or a Lightning .ckpt of a ferkit run); returns (model, checkpoint dict)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     if "state_dict" in ckpt and "model" not in ckpt:  # Lightning checkpoint
         config = ckpt["hyper_parameters"]["config"]
         state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
