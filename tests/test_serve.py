@@ -1,5 +1,6 @@
 """The HTTP API and web page (`ferkit serve`) on the bundled model: predict, score with sessions, bad input."""
 
+import json
 from pathlib import Path
 
 import cv2
@@ -9,7 +10,7 @@ from conftest import make_faces
 from test_layers import run_blocked
 
 from ferkit.runtime import Recognizer
-from ferkit.serve import Sessions, create_app
+from ferkit.serve import Sessions, UnknownSession, create_app
 
 pytest.importorskip("httpx", reason="the test client needs httpx (pip install 'ferkit[dev]')")
 from fastapi.testclient import TestClient
@@ -115,26 +116,97 @@ def test_score_sessions_smooth_over_frames_and_reset(rec):
     client = TestClient(create_app(rec))
     a, b = make_faces(2, seed=5)[0]
     pa, pb = (100 * rec.predict(x)[0].probabilities["sad"] for x in (a, b))
-    first = client.post("/score?target=sad&session=p1&t=0", content=png(a)).json()
-    second = client.post("/score?target=sad&session=p1&t=0.25", content=png(b)).json()
+    p1 = client.post("/session").json()["session"]
+    first = client.post(f"/score?target=sad&session={p1}&t=0", content=png(a)).json()
+    second = client.post(f"/score?target=sad&session={p1}&t=0.25", content=png(b)).json()
     # one half-life later the steady score is halfway between the two frames' scores
     assert second["raw"] == pytest.approx(pb, abs=0.01)
     assert second["smoothed"] == pytest.approx((pa + pb) / 2, abs=0.02)
     assert second["t"] == pytest.approx(0.25) and first["best"] == 0.0  # not settled yet at t=0
-    back = client.post("/score?target=sad&session=p1&t=0.1", content=png(a))
+    back = client.post(f"/score?target=sad&session={p1}&t=0.1", content=png(a))
     assert back.status_code == 400 and "back in time" in back.json()["detail"]
-    fresh = client.post("/score?target=sad&session=p1&t=0.3&reset=true", content=png(b)).json()
+    fresh = client.post(f"/score?target=sad&session={p1}&t=0.3&reset=true", content=png(b)).json()
     assert fresh["smoothed"] == pytest.approx(pb, abs=0.01) and fresh["t"] == 0.0  # a new round
 
 
 def test_sessions_are_bounded_and_a_new_target_starts_a_new_round():
     sessions = Sessions(capacity=2)
-    t1 = sessions.get("a", "happy", reset=False)
-    assert sessions.get("a", "happy", reset=False) is t1
-    assert sessions.get("a", "sad", reset=False) is not t1
-    sessions.get("b", "happy", reset=False)
-    sessions.get("c", "happy", reset=False)
-    assert len(sessions) == 2  # "a", the least recently used, was dropped
+    a = sessions.new()
+    t1 = sessions.get(a, "happy", reset=False)
+    assert sessions.get(a, "happy", reset=False) is t1
+    assert sessions.get(a, "sad", reset=False) is not t1
+    b, c = sessions.new(), sessions.new()
+    assert len(sessions) == 2 and len({a, b, c}) == 3 and len(c) >= 20  # "a", least recently used, was dropped
+    with pytest.raises(UnknownSession):
+        sessions.get(a, "happy", reset=False)
+
+
+def test_sessions_expire_and_unknown_ids_are_refused(rec):
+    now = [0.0]
+    sessions = Sessions(capacity=10, ttl_s=60, clock=lambda: now[0])
+    sid = sessions.new()
+    sessions.get(sid, "happy", reset=False)
+    now[0] = 59.0
+    sessions.get(sid, "happy", reset=False)  # used within the time: kept, and the clock restarts
+    now[0] = 120.0
+    with pytest.raises(UnknownSession, match="POST /session"):
+        sessions.get(sid, "happy", reset=False)
+    client = TestClient(create_app(rec))
+    crop = png(make_faces(1, seed=4)[0][0])
+    r = client.post("/score?target=happy&session=made-up-by-client&t=0", content=crop)
+    assert r.status_code == 404 and "start one with POST /session" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("t", ["inf", "nan", "1e309", "-inf"])
+def test_non_finite_times_are_refused_and_the_session_survives(rec, t):
+    client = TestClient(create_app(rec))
+    sid = client.post("/session").json()["session"]
+    crop = png(make_faces(1, seed=4)[0][0])
+    r = client.post(f"/score?target=happy&session={sid}&t={t}", content=crop)
+    assert r.status_code in (400, 422) and "finite" in json.dumps(r.json())
+    assert client.post(f"/score?target=happy&session={sid}&t=0.5", content=crop).status_code == 200
+
+
+def test_a_multipart_upload_over_the_limit_is_cut_off_while_streaming(client):
+    boundary = "ferkit-test"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    sent = [0]
+
+    def chunks():  # chunked (no Content-Length): 4 MB of file behind a 2 MB limit
+        yield head
+        for _ in range(40):
+            sent[0] += 100_000
+            yield b"\x00" * 100_000
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = client.post("/predict", content=chunks(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 413 and "the limit" in r.json()["detail"]
+
+
+def test_cross_site_posts_are_refused_and_cors_is_off_by_default(rec):
+    client = TestClient(create_app(rec))
+    crop = png(make_faces(1, seed=4)[0][0])
+    evil = client.post(
+        "/predict", content=crop, headers={"origin": "https://evil.example", "content-type": "text/plain"}
+    )
+    assert evil.status_code == 403 and "access-control-allow-origin" not in evil.headers
+    same = client.post("/predict", content=crop, headers={"origin": "http://testserver"})
+    assert same.status_code == 200
+    assert client.get("/docs").status_code == 404 and client.get("/openapi.json").status_code == 404
+    allowed = TestClient(create_app(rec, allow_origins=["https://game.example"], docs=True))
+    r = allowed.post("/predict", content=crop, headers={"origin": "https://game.example"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://game.example"
+    assert allowed.get("/docs").status_code == 200
+    pinned = TestClient(create_app(rec, allowed_hosts=["game.local"]))
+    assert pinned.get("/health").status_code == 400  # the test client's Host is "testserver"
+
+
+def test_the_page_inserts_labels_as_text_only(client):
+    page = client.get("/").text
+    assert "innerHTML" not in page and "textContent" in page and "/session" in page
 
 
 def test_the_web_page_is_served(client):

@@ -118,6 +118,8 @@ class ScoreTracker:
     def update(self, faces: Sequence[FaceLike], t: float | None = None) -> Score:
         """One frame's faces at time t (seconds; default: frame count / fps) -> the score after it."""
         t = self._frames / self.fps if t is None else float(t)
+        if not math.isfinite(t):  # inf or nan would poison every later comparison of the session
+            raise ValueError(f"frame time {t} is not a finite number of seconds")
         self._frames += 1
         if t < self._last_t:
             raise ValueError(f"frame time {t} s goes back in time (the previous frame was at {self._last_t} s)")

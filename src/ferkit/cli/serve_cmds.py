@@ -8,7 +8,7 @@ import argparse
 def cmd_serve(args: argparse.Namespace) -> int:
     from ferkit.serve import serve
 
-    serve(args.model, args.host, args.port, args.threads)
+    serve(args.model, args.host, args.port, args.threads, args.allow_origin, args.allowed_host, args.docs)
     return 0
 
 
@@ -18,4 +18,7 @@ def add_serve_parser(stages) -> None:
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
+    sv.add_argument("--allow-origin", action="append", metavar="URL", help="allow this web origin (CORS); repeat")
+    sv.add_argument("--allowed-host", action="append", metavar="HOST", help="accept only this Host header; repeat")
+    sv.add_argument("--docs", action="store_true", help="serve the OpenAPI pages at /docs")
     sv.set_defaults(func=cmd_serve)
