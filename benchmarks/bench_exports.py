@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
 from ferkit.data.quality import unseen_mask
-from ferkit.export import ExportError, torch_probabilities
-from ferkit.export_pipeline import FORMATS, SUFFIX, export_checkpoint, splits_for
-from ferkit.train import load_model
+from ferkit.export.onnx import ExportError, torch_probabilities
+from ferkit.export.pipeline import FORMATS, SUFFIX, export_checkpoint, splits_for
+from ferkit.models.checkpoint import load_model
 
 
 def runner(fmt: str, path: Path):
@@ -29,7 +29,7 @@ def runner(fmt: str, path: Path):
         from ferkit.runtime import Recognizer
 
         return Recognizer.from_file(path).logits
-    from ferkit.tflite_runtime import TFLiteModel
+    from ferkit.export.tflite_runtime import TFLiteModel
 
     return TFLiteModel(path).logits
 

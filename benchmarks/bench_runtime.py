@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
 from ferkit.cli.predict_cmds import sample_photo
-from ferkit.export import WithPreprocess, contract, export_onnx
+from ferkit.export.onnx import WithPreprocess, contract, export_onnx
 from ferkit.models import create_model
 from ferkit.runtime import Recognizer
 

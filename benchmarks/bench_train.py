@@ -18,11 +18,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
-from ferkit.batches import make_loader
-from ferkit.config import Augment, Phase, TrainConfig
-from ferkit.lit import FERModule
 from ferkit.models import create_model
-from ferkit.train import resolve_precision
+from ferkit.training.batches import make_loader
+from ferkit.training.config import Augment, Phase, TrainConfig
+from ferkit.training.loop import resolve_precision
+from ferkit.training.modules import FERModule
 
 
 class StepTimer(L.Callback):

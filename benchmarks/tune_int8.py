@@ -16,10 +16,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
-from ferkit.export import calibration_faces, contract, export_onnx, quantize_onnx_static, torch_probabilities
-from ferkit.export_pipeline import splits_for
+from ferkit.data.calibration import calibration_faces
+from ferkit.export.onnx import contract, export_onnx, quantize_onnx_static, torch_probabilities
+from ferkit.export.pipeline import splits_for
+from ferkit.models.checkpoint import load_model
 from ferkit.preprocess import faces_to_input
-from ferkit.train import load_model
 
 # (activations, calibration method, percentile or None, faces per class)
 SETTINGS = [

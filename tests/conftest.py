@@ -98,7 +98,7 @@ def tiny_onnx(tiny_model, tmp_path_factory) -> Path:
     """tiny_model exported to ONNX with its contract (temperature 1.5, so calibration is exercised)."""
     import json
 
-    from ferkit.export import contract, export_onnx
+    from ferkit.export.onnx import contract, export_onnx
 
     path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
     faces = make_faces(16, seed=1)[0]
@@ -137,8 +137,8 @@ def trained(tmp_path_factory):
     """seed_vgg_tiny fitted for a few epochs on faces whose brightness encodes the class, and its data."""
     import torch
 
-    from ferkit.config import TrainConfig, to_dict
     from ferkit.models import create_model
+    from ferkit.training.config import TrainConfig, to_dict
 
     root = tmp_path_factory.mktemp("trained")
     images, labels, usage = make_faces(140, seed=7)

@@ -1,8 +1,8 @@
 import torch
 
-from ferkit.augment import augment, random_affine
-from ferkit.batches import EpochBatchSampler, TensorBatches
-from ferkit.config import Augment
+from ferkit.training.augment import augment, random_affine
+from ferkit.training.batches import EpochBatchSampler, TensorBatches
+from ferkit.training.config import Augment
 
 SEED_AUG = Augment(rotation=10, shift=0.1, zoom=0.1, hflip=True)
 
@@ -51,7 +51,7 @@ def test_sampler_is_a_seeded_permutation_per_epoch_and_shards():
 
 
 def test_crop_random_and_centre():
-    from ferkit.augment import crop_to, ten_crops
+    from ferkit.models.preprocess import crop_to, ten_crops
 
     x = torch.arange(2 * 48 * 48, dtype=torch.float32).view(2, 1, 48, 48)
     centre = crop_to(x, 44)
@@ -67,7 +67,7 @@ def test_crop_random_and_centre():
 
 
 def test_random_erasing_zeros_one_rectangle_in_chosen_images():
-    from ferkit.augment import random_erasing
+    from ferkit.training.augment import random_erasing
 
     x = torch.ones(64, 1, 48, 48)
     y = random_erasing(x, 0.5, torch.Generator().manual_seed(0))
@@ -79,7 +79,7 @@ def test_random_erasing_zeros_one_rectangle_in_chosen_images():
 
 
 def test_mixup_blends_each_image_with_one_partner_and_replays_from_the_seed():
-    from ferkit.augment import mixup
+    from ferkit.training.augment import mixup
 
     x = torch.rand(16, 1, 44, 44)
     mixed, partner, lam = mixup(x, 0.2, torch.Generator().manual_seed(3))

@@ -56,7 +56,7 @@ def test_init_and_distill_teacher_refuse_it_too(evil_pt, fer_csv, tmp_path, caps
 
 
 def test_load_checkpoint_errors(tmp_path):
-    from ferkit.train import CheckpointError, load_checkpoint
+    from ferkit.models.checkpoint import CheckpointError, load_checkpoint
 
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")

@@ -59,7 +59,7 @@ def test_predict_reports_bad_files_and_no_faces(tmp_path, tiny_onnx, capsys):
 def _checkpoint(tmp_path, fer_csv, model):
     import torch
 
-    from ferkit.config import TrainConfig, to_dict
+    from ferkit.training.config import TrainConfig, to_dict
 
     ckpt = tmp_path / "model.pt"
     state = {"model": "seed_vgg", "model_args": {}, "config": to_dict(TrainConfig(data=str(fer_csv)))}

@@ -7,7 +7,7 @@ import pytest
 
 from ferkit.cli import main
 from ferkit.errors import FerkitError
-from ferkit.export import torch_probabilities
+from ferkit.export.onnx import torch_probabilities
 
 pytest.importorskip("litert_torch", reason="LiteRT exports need the export extra")
 
@@ -43,8 +43,8 @@ def test_export_format_through_its_runtime(trained, tmp_path, fmt, int8, capsys)
             scheme = json.loads(rec.metadata["quantization"])
             assert scheme["weights"] == "int8" and scheme["activations"] == {"weights": "int16", "static": "int8"}[int8]
     else:
+        from ferkit.export.tflite_runtime import TFLiteModel
         from ferkit.metrics import softmax
-        from ferkit.tflite_runtime import TFLiteModel
 
         tfl = TFLiteModel(out)
         got = softmax(tfl.logits(images).astype(np.float64))
@@ -60,7 +60,7 @@ def test_export_format_through_its_runtime(trained, tmp_path, fmt, int8, capsys)
 
 
 def test_int8_check_refuses_a_bad_quantisation(trained, tmp_path):
-    from ferkit.export import ExportError, check_int8_agreement
+    from ferkit.export.onnx import ExportError, check_int8_agreement
 
     _, model, images = trained
     shuffled = np.roll(torch_probabilities(model, images), 1, axis=1)
@@ -69,7 +69,7 @@ def test_int8_check_refuses_a_bad_quantisation(trained, tmp_path):
 
 
 def test_truncated_tflite_is_a_clear_error(trained, tmp_path):
-    from ferkit.tflite_runtime import TFLiteModel
+    from ferkit.export.tflite_runtime import TFLiteModel
 
     ckpt, _, _ = trained
     out = tmp_path / "m.tflite"

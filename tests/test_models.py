@@ -33,8 +33,11 @@ def test_every_parameter_gets_a_gradient(name):
     m = create_model(name).train()
     loss = torch.nn.functional.cross_entropy(m(torch.rand(4, 1, 48, 48)), torch.arange(4))
     loss.backward()
-    missing = [n for n, p in m.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    trained = [(n, p) for n, p in m.named_parameters() if p.requires_grad]
+    missing = [n for n, p in trained if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
+    frozen = [n for n, p in m.named_parameters() if not p.requires_grad]
+    assert frozen == (["whiten.weight"] if name.startswith("fast_fer") else [])  # set from data, never trained
 
 
 def test_unknown_model_lists_the_registry():
@@ -56,8 +59,8 @@ def test_cropped_models_evaluate_and_export_on_48px_faces(tta, tmp_path):
 
     import numpy as np
 
-    from ferkit.evaluate import predict_logits
-    from ferkit.export import contract, export_onnx, torch_probabilities
+    from ferkit.export.onnx import contract, export_onnx, torch_probabilities
+    from ferkit.models.predict import predict_logits
 
     torch.manual_seed(0)
     m = create_model("mobile_fer").eval()

@@ -89,8 +89,8 @@ def test_ensemble_logits_is_the_mean_probability():
 @pytest.fixture
 def runs_on_small_data(tmp_path):
     """A small FER2013 file and three runs' prediction files made on it."""
-    from ferkit.bundle import data_identity
     from ferkit.data import load_fer2013, make_splits
+    from ferkit.data.source import data_identity
     from ferkit.predictions import split_rows
 
     images, labels, usage = make_faces(35, seed=4)
@@ -149,7 +149,28 @@ def test_record_predictions_of_a_trained_model(trained, tmp_path):
 def run_splits(ckpt) -> dict[str, np.ndarray]:
     """The official splits' labels of the data a checkpoint was trained on."""
     from ferkit.data import load_fer2013, make_splits
-    from ferkit.train import load_model
+    from ferkit.models.checkpoint import load_model
 
     splits = make_splits(load_fer2013(load_model(ckpt)[1]["config"]["data"]), "official")
     return {"Training": splits.train.labels, "PublicTest": splits.val.labels, "PrivateTest": splits.test.labels}
+
+
+def test_record_predictions_of_an_onnx_model_without_torch(tiny_onnx, tmp_path):
+    """A bundled model's checkpoint is gone: its prediction file comes from the ONNX file, torch blocked."""
+    from test_layers import run_blocked
+
+    images, labels, usage = make_faces(35, seed=6)
+    fer = write_csv(tmp_path / "fer2013.csv", csv_text(images, labels, usage))
+    out = tmp_path / "runs" / "default"
+    r = run_blocked(
+        f"""
+        from ferkit.cli import main
+        assert main(["predictions", {str(tiny_onnx)!r}, "--out", {str(out)!r}, "--data", {str(fer)!r}]) == 0
+        assert "torch" not in sys.modules
+        """
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    info = json.loads((out / "run.json").read_text())
+    assert info["source_model"] == "tiny.onnx" and info["tta"] == "flip" and len(info["data_sha256"]) == 64
+    z = np.load(out / "predictions.npz")
+    assert z["Training"].shape == ((usage == "Training").sum(), 7) and "PrivateTest_tta" in z.files

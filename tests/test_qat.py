@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from ferkit import qat
 from ferkit.errors import FerkitError
-from ferkit.export import torch_probabilities
+from ferkit.export.onnx import torch_probabilities
 from ferkit.models import create_model
+from ferkit.training import qat
 
 
 @pytest.fixture()

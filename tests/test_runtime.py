@@ -11,7 +11,7 @@ from conftest import make_faces
 from test_layers import run_blocked
 
 from ferkit.errors import FerkitError
-from ferkit.export import torch_probabilities
+from ferkit.export.onnx import torch_probabilities
 from ferkit.preprocess import ImageError, load_image
 from ferkit.runtime import ModelFileError, Recognizer
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from ferkit import train as train_mod
 from ferkit.cli import main
-from ferkit.train import load_model, mine_hard_examples
+from ferkit.models.checkpoint import load_model
+from ferkit.training import loop as train_mod
+from ferkit.training.loop import mine_hard_examples
 
 TINY = ["--limit", "24", "--epochs", "1", "--batch-size", "8", "--threads", "1"]
 
@@ -40,8 +41,8 @@ def test_hard_examples_are_exactly_the_misclassified_training_images():
 
 
 def test_hard_phase_validates_on_faces_it_does_not_fit():
-    from ferkit.config import Phase, TrainConfig
     from ferkit.data import FERDataset, Splits
+    from ferkit.training.config import Phase, TrainConfig
 
     n = 40
     images = np.zeros((n, 48, 48), np.uint8)
@@ -236,9 +237,9 @@ def test_distill_and_ensemble_through_cli(fer_csv, tmp_path, capsys):
 def _module(**cfg):
     from types import SimpleNamespace
 
-    from ferkit.config import Phase, TrainConfig
-    from ferkit.lit import FERModule
     from ferkit.models import create_model
+    from ferkit.training.config import Phase, TrainConfig
+    from ferkit.training.modules import FERModule
 
     phase = Phase(epochs=10)
     module = FERModule(create_model("mobile_fer"), TrainConfig(**cfg), phase)

@@ -17,8 +17,8 @@ TINY = ["--limit", "24", "--epochs", "1", "--batch-size", "8", "--threads", "1"]
 
 def teacher_run(fer_csv, out, seed: int = 0):
     """A committed-style run on fer_csv whose Training logits point at the true label."""
-    from ferkit.bundle import data_identity
     from ferkit.data import load_fer2013, make_splits
+    from ferkit.data.source import data_identity
     from ferkit.predictions import split_rows, write_run
 
     splits = make_splits(load_fer2013(fer_csv), "official")
@@ -40,10 +40,10 @@ def test_distill_from_teacher_logits_through_cli(fer_csv, tmp_path):
 
 
 def test_soft_targets_are_the_ensembled_teacher_logits(fer_csv, tmp_path):
-    from ferkit.config import TrainConfig
     from ferkit.data import load_fer2013, make_splits
     from ferkit.predictions import ensemble_logits
-    from ferkit.train import soft_targets
+    from ferkit.training.config import TrainConfig
+    from ferkit.training.loop import soft_targets
 
     a, la = teacher_run(fer_csv, tmp_path / "A", seed=0)
     b, lb = teacher_run(fer_csv, tmp_path / "B", seed=1)
@@ -77,9 +77,9 @@ def test_ferplus_votes_mixed_into_training_targets_through_cli(fer_csv, tmp_path
 
 
 def test_soft_target_cross_entropy_and_logit_kl():
-    from ferkit.config import Phase, TrainConfig
-    from ferkit.lit import FERModule, soft_kl
     from ferkit.models import create_model
+    from ferkit.training.config import Phase, TrainConfig
+    from ferkit.training.modules import FERModule, soft_kl
 
     m = FERModule(create_model("fast_fer_s"), TrainConfig(label_smoothing=0.0), Phase())
     logits, y = torch.randn(4, 7), torch.tensor([0, 1, 2, 3])
@@ -104,9 +104,9 @@ def test_whitening_layer_whitens_patches():
 def test_linear_schedule_warms_up_then_decays_to_zero():
     from types import SimpleNamespace
 
-    from ferkit.config import Phase, TrainConfig
-    from ferkit.lit import FERModule
     from ferkit.models import create_model
+    from ferkit.training.config import Phase, TrainConfig
+    from ferkit.training.modules import FERModule
 
     cfg = TrainConfig(optimizer="sgd", lr=0.2, scheduler="linear", warmup_epochs=1)
     module = FERModule(create_model("fast_fer_s"), cfg, Phase(epochs=10))

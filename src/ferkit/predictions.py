@@ -157,9 +157,9 @@ def split_rows(splits) -> dict[str, int]:
 def ensemble_from_runs(paths: list[str | Path], data: str | None = None, tta: bool = False) -> dict:
     """Choose members and weights on PublicTest (greedy_select), then report PublicTest, PrivateTest and the
     PrivateTest images not in Training ("unseen"). PrivateTest labels are read only after the choice is made."""
-    from ferkit.bundle import data_identity
     from ferkit.data import load_fer2013, locate, make_splits
     from ferkit.data.quality import unseen_mask
+    from ferkit.data.source import data_identity
     from ferkit.metrics import subset_summary
 
     source = locate(data)
@@ -189,3 +189,39 @@ def ensemble_from_runs(paths: list[str | Path], data: str | None = None, tta: bo
         "PrivateTest": figures("PrivateTest", splits.test),
         "data_sha256": sha,
     }
+
+
+def record_onnx_predictions(model: str | Path, out: str | Path, data: str | None = None) -> Path:
+    """A ferkit .onnx file (e.g. a bundled model whose checkpoint is gone) -> its prediction files, through ONNX
+    Runtime: single-crop logits of every official split in file order, plus flip-TTA logits of the test splits."""
+    from ferkit.data import load_fer2013, locate, make_splits
+    from ferkit.data.source import data_identity
+    from ferkit.hardware import machine_description
+    from ferkit.runtime import Recognizer
+
+    rec = Recognizer.from_file(model)
+    source = locate(data)
+    splits = make_splits(load_fer2013(source), "official")
+    parts = {"Training": splits.train, "PublicTest": splits.val, "PrivateTest": splits.test}
+    logits = {k: rec.logits(p.images) for k, p in parts.items()}
+    for k in ("PublicTest", "PrivateTest"):
+        flipped = rec.logits(parts[k].images[:, :, ::-1].copy())
+        logits[f"{k}_tta"] = (logits[k] + flipped) / 2  # the mean of the two views' logits, as predict_logits does
+    recipe = json.loads(rec.metadata.get("recipe", "{}"))
+    identity = data_identity(source)
+    info = {
+        "model": rec.metadata.get("model_name"),
+        "model_args": recipe.get("model_args", {}),
+        "parameters": int(rec.metadata["parameters"]) if "parameters" in rec.metadata else None,
+        "seed": recipe.get("seed"),
+        "epochs": sum(p.get("epochs", 0) for p in recipe.get("phases", [])),
+        "machine": machine_description(),
+        "source_model": Path(model).name,
+        "public_accuracy": float((logits["PublicTest"].argmax(1) == splits.val.labels).mean()),
+        "data": identity["file"],
+        "data_sha256": identity["sha256"],
+        "training_logits": "in-sample: the shipped model on the Training images it was fitted on",
+        "tta": "flip",
+        "recipe": recipe,
+    }
+    return write_run(out, logits, info, split_rows(splits))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ferkit.export_pipeline import FORMATS, SUFFIX, export_checkpoint
+from ferkit.export.pipeline import FORMATS, SUFFIX, export_checkpoint
 
 
 def _temperature_arg(value: str) -> float | str:
@@ -38,7 +38,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_bundle(args: argparse.Namespace) -> int:
     """A trained model.pt becomes the package default if it beats it on PublicTest; an .onnx is re-measured in place."""
-    from ferkit.bundle import bundle_checkpoint, remeasure
+    from ferkit.export.bundle import bundle_checkpoint, remeasure
 
     model_path = Path(args.model)
     golden = Path(args.golden) if Path(args.golden).parent.parent.is_dir() else None  # in a source checkout

@@ -7,9 +7,14 @@ import json
 
 
 def cmd_predictions(args: argparse.Namespace) -> int:
-    from ferkit.evaluate import record_predictions
+    if args.model.endswith(".onnx"):  # through ONNX Runtime: no torch, no checkpoint needed
+        from ferkit.predictions import record_onnx_predictions
 
-    out = record_predictions(args.model, args.out, args.data, args.commit, args.tta)
+        out = record_onnx_predictions(args.model, args.out, args.data)
+    else:
+        from ferkit.models.predict import record_predictions
+
+        out = record_predictions(args.model, args.out, args.data, args.commit, args.tta)
     print(f"wrote {out}/predictions.npz and run.json")
     return 0
 
@@ -34,7 +39,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 def add_runs_parsers(stages) -> None:
     p = stages.add_parser("predictions", help="write a run's small committable prediction file (logits, run.json)")
-    p.add_argument("model", help="a run's model.pt")
+    p.add_argument("model", help="a run's model.pt, or a ferkit .onnx (e.g. the bundled default)")
     p.add_argument("--out", required=True, help="folder, e.g. results/runs/<run>")
     p.add_argument("--data", help="FER2013 file (default: the run's)")
     p.add_argument("--commit", help="git commit of the tree that trained it (default: recorded by train)")

@@ -16,9 +16,9 @@ def _limit(ds, n: int | None):
 def cmd_train(args: argparse.Namespace) -> int:
     import yaml
 
-    from ferkit.config import load_config, to_dict
     from ferkit.data import join_ferplus, load_fer2013, locate_ferplus, make_splits, read_ferplus
-    from ferkit.train import soft_targets, train
+    from ferkit.training.config import load_config, to_dict
+    from ferkit.training.loop import soft_targets, train
 
     overrides = list(args.set or [])
     if getattr(args, "teacher", None):
@@ -88,9 +88,9 @@ def _read_metrics(phase_dir: Path) -> list[dict]:
 
 def _ensemble_logits(paths: list[str], images: np.ndarray, precision: str, tta) -> np.ndarray:
     """Log of the members' mean probability: an ensemble averages probabilities, then reads the argmax."""
-    from ferkit.evaluate import predict_logits
     from ferkit.metrics import softmax
-    from ferkit.train import load_model
+    from ferkit.models.checkpoint import load_model
+    from ferkit.models.predict import predict_logits
 
     probs = [
         softmax(predict_logits(load_model(p)[0], images, precision=precision, tta=tta).astype(np.float64))
@@ -104,7 +104,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ferkit.data import load_fer2013, make_splits
     from ferkit.data.quality import unseen_mask
     from ferkit.metrics import classification_report, report_markdown, subset_summary
-    from ferkit.train import load_model
+    from ferkit.models.checkpoint import load_model
 
     _, ckpt = load_model(args.model[0])
     config = ckpt.get("config", {})

@@ -118,3 +118,10 @@ def concat(parts: list[FERDataset]) -> FERDataset:
         layout=" + ".join(dict.fromkeys(p.layout for p in parts)),
         skipped=[s for p in parts for s in p.skipped],
     )
+
+
+def data_identity(source: Path) -> dict:
+    """FER2013 named by file name and sha256 (a folder: by its files' names and sizes)."""
+    from ferkit.data.cache import source_key
+
+    return {"dataset": "FER2013", "file": source.name, "sha256": source_key(source)}

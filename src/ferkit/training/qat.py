@@ -120,7 +120,7 @@ def _act_hook(lo: float, hi: float):
 
 def prepare(model: nn.Module, faces: np.ndarray) -> nn.Module:
     """In place: fold BatchNorms, fake-quantise Conv weights and inputs; `faces` (N, 48, 48) uint8 set the ranges."""
-    from ferkit.lit import to_input
+    from ferkit.models.preprocess import to_input
 
     inputs = to_input(torch.from_numpy(faces)[:, None], model.pretrained_cfg, channels_last=False)  # (N, 1, 48, 48)
     model.eval()

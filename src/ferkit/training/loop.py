@@ -12,27 +12,14 @@ import numpy as np
 import torch
 
 from ferkit.atomic import write_atomically, write_text_atomically
-from ferkit.batches import make_loader
-from ferkit.config import Phase, TrainConfig, to_dict
 from ferkit.data import FERDataset, Splits, holdout_without_shared_images
-from ferkit.errors import FerkitError
-from ferkit.evaluate import machine_description, predict_logits
+from ferkit.hardware import cpu_has_native_bf16, machine_description
 from ferkit.metrics import classification_report
 from ferkit.models import count_parameters, create_model
-
-
-def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
-    """True where the CPU computes bf16 in hardware (AVX512-BF16 or AMX).
-
-    oneDNN accepts bf16 on any AVX-512 CPU (`torch.ops.mkldnn._is_mkldnn_bf16_supported()` says True there) but
-    emulates it: vgg_fer trained 3.9x slower than in fp32 on an AVX-512 Xeon without these flags (docs/RESULTS.md).
-    """
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:  # not Linux: no flags to read, so fp32, which is never the slow choice
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+from ferkit.models.checkpoint import load_checkpoint, load_model, save_model
+from ferkit.models.predict import predict_logits
+from ferkit.training.batches import make_loader
+from ferkit.training.config import Phase, TrainConfig, to_dict
 
 
 def resolve_precision(cfg: TrainConfig) -> str:
@@ -60,8 +47,8 @@ def soft_targets(cfg: TrainConfig, splits: Splits) -> np.ndarray | None:
     (splits.train must carry votes: ferkit.data.join_ferplus); only Training rows' votes are ever used.
     """
     if cfg.teacher_logits:
-        from ferkit.bundle import data_identity
         from ferkit.data import locate
+        from ferkit.data.source import data_identity
         from ferkit.predictions import ensemble_logits, read_run
 
         if cfg.split != "official":
@@ -125,7 +112,7 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from ferkit.callbacks import AtomicCheckpointIO, EpochLine, PhaseClock
+    from ferkit.training.callbacks import AtomicCheckpointIO, EpochLine, PhaseClock
 
     ckpt_dir = phase_dir / "checkpoints"
     callbacks = [
@@ -171,8 +158,8 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
 
 def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir: Path, precision: str) -> dict:
     """One phase: fit (resuming from its newest resume point), then keep the weights of its best validation epoch."""
-    from ferkit.callbacks import PhaseClock
-    from ferkit.lit import DistillModule, FERModule, LogitDistillModule
+    from ferkit.training.callbacks import PhaseClock
+    from ferkit.training.modules import DistillModule, FERModule, LogitDistillModule
 
     if cfg.teacher_logits:
         module = LogitDistillModule(model.train(), cfg, phase)
@@ -224,8 +211,8 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray |
     elif hasattr(model, "init_whitening"):
         _init_whitening(model, splits.train.images)
     if cfg.qat:
-        from ferkit import qat
-        from ferkit.export import calibration_faces
+        from ferkit.data.calibration import calibration_faces
+        from ferkit.training import qat
 
         qat.prepare(model, calibration_faces(splits.train.images, splits.train.labels))
     if cfg.channels_last:
@@ -265,7 +252,7 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray |
         qat.finalize(model)  # weights on their int8 grid, the registry's structure back
         summary["val_after_qat"] = _evaluate(model, splits.val, precision)
     if rank == 0:  # under DDP every rank trains; one writes
-        save_model(model, cfg, summary, run_dir / "model.pt")
+        save_model(model, to_dict(cfg), summary, run_dir / "model.pt")
         write_text_atomically(run_dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
@@ -273,38 +260,10 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray |
 def _init_whitening(model: torch.nn.Module, images: np.ndarray, n: int = 5000) -> None:
     """A data-dependent first layer (FastFer) from the centre crops of the first n Training images, normalised by
     the model's contract. On resume the checkpoint's weights replace it, so a rerun trains the same."""
-    from ferkit.augment import crop_to
-    from ferkit.lit import to_input
+    from ferkit.models.preprocess import crop_to, to_input
 
     x = to_input(torch.as_tensor(images[:n]).unsqueeze(1), model.pretrained_cfg, channels_last=False)  # (n,1,48,48)
     model.init_whitening(crop_to(x, model.pretrained_cfg["input_size"][-1]))
-
-
-class CheckpointError(FerkitError, ValueError):
-    """A checkpoint that is missing, unreadable, or holds more than weights and plain data."""
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """torch.load with weights_only=True: tensors and plain containers only, so opening a file never runs code.
-
-    A pickle that names any other callable (e.g. os.system) is refused before anything in it executes."""
-    import pickle
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        # torch names the offending global ("Unsupported global: GLOBAL posix.system"); say that, not its advice
-        reason = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else type(e).__name__)[:200]
-        raise CheckpointError(
-            f"{path}: refused: it holds objects other than tensors and plain data, which could run code when "
-            f"opened ({reason}); ferkit loads weights only"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:200]})") from None
 
 
 def _git_commit() -> str | None:
@@ -329,33 +288,3 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> None:
             f"the recipe a {cfg.model} {cfg.model_args}"
         )
     model.load_state_dict(start["state_dict"])
-
-
-def save_model(model, cfg: TrainConfig, summary: dict, path: Path) -> None:
-    """The final weights with the config that rebuilds them and the model's data contract."""
-    ckpt = {
-        "model": cfg.model,
-        "model_args": cfg.model_args,
-        "pretrained_cfg": model.pretrained_cfg,
-        "config": to_dict(cfg),
-        "summary": summary,
-        "state_dict": model.state_dict(),
-    }
-    write_atomically(Path(path), partial(torch.save, ckpt))
-
-
-def load_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """Rebuild a model from model.pt (or a Lightning .ckpt of a ferkit run); returns (model, checkpoint dict)."""
-    ckpt = load_checkpoint(path)
-    if "state_dict" in ckpt and "model" not in ckpt:  # Lightning checkpoint
-        config = ckpt["hyper_parameters"]["config"]
-        state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-        ckpt = {
-            "model": config["model"],
-            "model_args": config.get("model_args", {}),
-            "config": config,
-            "state_dict": state,
-        }
-    model = create_model(ckpt["model"], **ckpt.get("model_args", {}))
-    model.load_state_dict(ckpt["state_dict"])
-    return model.eval(), ckpt

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ferkit.config import Augment
+from ferkit.training.config import Augment
 
 
 def _uniform(n: int, bound: float, g: torch.Generator, device) -> torch.Tensor:
@@ -42,24 +42,6 @@ def augment(x: torch.Tensor, cfg: Augment, g: torch.Generator) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, H, W); the identity when cfg asks for nothing."""
     active = cfg.rotation or cfg.shift or cfg.zoom or cfg.hflip
     return random_affine(x, cfg, g) if active else x
-
-
-def crop_to(x: torch.Tensor, size: int, g: torch.Generator | None = None) -> torch.Tensor:
-    """(B, C, 48, 48) -> (B, C, size, size): a random crop per image when g is given (training), else the centre."""
-    b, _, h, w = x.shape
-    if size >= h:
-        return x
-    if g is None:
-        top, left = (h - size) // 2, (w - size) // 2
-        return x[:, :, top : top + size, left : left + size]
-    # One gather for the whole batch: index rows and columns per image.
-    top = torch.randint(0, h - size + 1, (b,), generator=g, device=x.device)
-    left = torch.randint(0, w - size + 1, (b,), generator=g, device=x.device)
-    ar = torch.arange(size, device=x.device)
-    rows = (top[:, None] + ar)[:, None, :, None].expand(b, x.shape[1], size, w)
-    x = torch.gather(x, 2, rows)
-    cols = (left[:, None] + ar)[:, None, None, :].expand(b, x.shape[1], size, size)
-    return torch.gather(x, 3, cols)
 
 
 def random_erasing(x: torch.Tensor, p: float, g: torch.Generator, area=(0.02, 0.2)) -> torch.Tensor:
@@ -97,11 +79,3 @@ def mixup(x: torch.Tensor, alpha: float, g: torch.Generator) -> tuple[torch.Tens
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g, device=g.device))
     lam = float(np.random.default_rng(seed).beta(alpha, alpha))
     return lam * x + (1 - lam) * x[partner], partner, lam
-
-
-def ten_crops(x: torch.Tensor, size: int) -> list[torch.Tensor]:
-    """The 4 corner crops and the centre crop, each also mirrored: 10 views of (B, C, size, size)."""
-    h, w = x.shape[-2:]
-    offsets = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), ((h - size) // 2, (w - size) // 2)]
-    views = [x[:, :, t : t + size, s : s + size] for t, s in offsets]
-    return views + [v.flip(3) for v in views]

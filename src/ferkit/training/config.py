@@ -67,7 +67,7 @@ class TrainConfig:
     distill_temperature: float = 4.0
     monitor: str = "val_acc"
     init: str | None = None  # fine-tune: start from this model.pt (same model and model_args)
-    qat: bool = False  # quantisation-aware fine-tuning for the static int8 export (ferkit.qat)
+    qat: bool = False  # quantisation-aware fine-tuning for the static int8 export (ferkit.training.qat)
     phases: list[Phase] = field(default_factory=lambda: [Phase()])
     # engine
     precision: str = "auto"  # auto: bf16-mixed where the processor computes bf16 natively, else 32-true

@@ -52,8 +52,8 @@ def _metadata(model, ckpt: dict, contract: dict, evaluation: dict, data: dict) -
 
 def _fit_temperature(model, images, labels) -> float:
     """The softmax temperature minimising the NLL of these (PublicTest) faces."""
-    from ferkit.evaluate import predict_logits
     from ferkit.metrics import fit_temperature
+    from ferkit.models.predict import predict_logits
 
     return fit_temperature(predict_logits(model, images), labels)
 
@@ -85,16 +85,17 @@ def export_checkpoint(
     """
     import tempfile
 
-    from ferkit.export import calibration_faces, contract, export_onnx, export_onnx_int8
-    from ferkit.train import load_model
+    from ferkit.data.calibration import calibration_faces
+    from ferkit.export.onnx import contract, export_onnx, export_onnx_int8
+    from ferkit.models.checkpoint import load_model
 
     model, ckpt = load_model(model_path)
     splits = splits_for(ckpt, data)
     if temperature == "fit":
         temperature = _fit_temperature(model, splits.val.images, splits.val.labels)
         print(f"temperature fitted on PublicTest: {temperature:.3f}")
-    from ferkit.bundle import data_identity
     from ferkit.data import locate
+    from ferkit.data.source import data_identity
 
     identity = data_identity(locate(data or ckpt.get("config", {}).get("data")))
     meta = _metadata(model, ckpt, contract(model, temperature, margin), evaluation or {}, identity)
@@ -102,7 +103,7 @@ def export_checkpoint(
     if fmt == "onnx":
         return export_onnx(model, out, meta, parity_faces)
     if fmt == "coreml":
-        from ferkit.export_coreml import export_coreml
+        from ferkit.export.coreml import export_coreml
 
         return export_coreml(model, out, meta)
     calib = calibration_faces(splits.train.images, splits.train.labels)
@@ -111,7 +112,7 @@ def export_checkpoint(
         export_onnx(model, work / "fp32.onnx", meta, parity_faces)
         qat = bool(ckpt.get("config", {}).get("qat", False))
         return export_onnx_int8(model, work / "fp32.onnx", out, calib, splits.test.images, qat=qat, static=int8_static)
-    from ferkit.export_litert import export_tflite, export_tflite_int8
+    from ferkit.export.litert import export_tflite, export_tflite_int8
 
     if fmt in ("tflite", "tflite-fp16"):
         return export_tflite(model, out, meta, parity_faces, fp16=fmt == "tflite-fp16")

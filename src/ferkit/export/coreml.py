@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ferkit.errors import require
-from ferkit.export import ExportError, WithPreprocess
+from ferkit.export.onnx import ExportError, WithPreprocess
 
 
 def export_coreml(model: nn.Module, path: str | Path, metadata: dict) -> dict:

@@ -9,19 +9,11 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from ferkit.augment import augment, crop_to, mixup, random_erasing
-from ferkit.config import Phase, TrainConfig, to_dict
+from ferkit.models.preprocess import crop_to, to_input
+from ferkit.training.augment import augment, mixup, random_erasing
+from ferkit.training.config import Phase, TrainConfig, to_dict
 
 Mix = tuple[torch.Tensor, float]  # mixup's partner indices (B,) and the weight of each image's own label
-
-
-def to_input(x_u8: torch.Tensor, cfg: dict, channels_last: bool) -> torch.Tensor:
-    """(B, 1, 48, 48) uint8 -> float32 normalised by the model's own contract (scale, mean, std)."""
-    x = x_u8.float() * cfg["scale"]
-    mean = torch.tensor(cfg["mean"], device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(cfg["std"], device=x.device).view(1, -1, 1, 1)
-    x = (x - mean) / std
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 class FERModule(L.LightningModule):

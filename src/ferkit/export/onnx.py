@@ -12,6 +12,7 @@ from torch import nn
 import ferkit
 from ferkit.errors import FerkitError
 from ferkit.faces import FER_EYE_CENTER, FER_EYE_DISTANCE
+from ferkit.hardware import cpu_has_vnni
 from ferkit.metrics import softmax
 from ferkit.preprocess import faces_to_input
 
@@ -132,16 +133,6 @@ def check_onnx_parity(model: nn.Module, path: Path, faces: np.ndarray, temperatu
 INT8_AGREEMENT = 0.99  # int8 files must pick torch's top expression on >= 99% of the check faces
 
 
-def calibration_faces(images: np.ndarray, labels: np.ndarray, per_class: int = 64, seed: int = 0) -> np.ndarray:
-    """(<= 7 * per_class, 48, 48) uint8: Training faces stratified by class, never random noise."""
-    rng = np.random.default_rng(seed)
-    picks = [
-        rng.choice(np.flatnonzero(labels == c), size=min(per_class, int((labels == c).sum())), replace=False)
-        for c in np.unique(labels)
-    ]
-    return images[np.sort(np.concatenate(picks))]
-
-
 def check_int8_agreement(model: nn.Module, probs: np.ndarray, faces: np.ndarray, fmt: str) -> dict:
     """Top-1 agreement of an int8 file's probabilities with torch's; raises ExportError under INT8_AGREEMENT."""
     want = torch_probabilities(model, faces)
@@ -150,25 +141,6 @@ def check_int8_agreement(model: nn.Module, probs: np.ndarray, faces: np.ndarray,
     if agree < INT8_AGREEMENT:
         raise ExportError(f"{fmt} export agrees with torch on only {agree:.2%} of {len(faces)} faces (< 99%)")
     return result
-
-
-def cpu_has_vnni(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
-    """True where x86 int8 dot products are exact (AVX512-VNNI or AVX-VNNI).
-
-    Without VNNI, ONNX Runtime's int8 convolutions multiply through 16-bit saturating adds (vpmaddubsw), which
-    overflow with full 8-bit weights: int8 activations then flipped 29% of the top expressions on an AVX2-only
-    EPYC. Its documented remedy is 7-bit weights (reduce_range), used there.
-    """
-    import platform
-
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return True  # ARM's int8 dot products do not saturate this way
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
 def quantize_onnx_static(
@@ -220,8 +192,8 @@ def export_onnx_int8(
 
     Activations: int16 (A16W8, the default, like tflite-int8's dynamic range: weights int8, activations precise) or,
     with `static`, int8 (A8W8, full integer). On vgg_fer, int8 activations flip the top expression on about 1% of
-    faces (98.9% agreement on PrivateTest, under the 99% bar), and fine-tuning with `ferkit.qat` did not lift it
-    (99.0% on PublicTest); int16 activations agree on 99.7% (docs/RESULTS.md)."""
+    faces (98.9% agreement on PrivateTest, under the 99% bar), and fine-tuning with `ferkit.training.qat` did not
+    lift it (99.0% on PublicTest); int16 activations agree on 99.7% (docs/RESULTS.md)."""
     import onnx
     import onnxruntime as ort
 
@@ -252,7 +224,7 @@ def export_onnx_int8(
                 "activations": "int8" if static else "int16",
                 "calibration_faces": len(calib),
                 "reduce_range": static and not cpu_has_vnni(),  # 7-bit weights where int8 dot products saturate
-                "quantization_aware_training": qat,  # fine-tuned by ferkit.qat for exactly this scheme
+                "quantization_aware_training": qat,  # fine-tuned by ferkit.training.qat for exactly this scheme
             }
         ),
     )

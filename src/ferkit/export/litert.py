@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from ferkit.errors import require
-from ferkit.export import ExportError, WithPreprocess, check_int8_agreement, torch_probabilities
+from ferkit.export.onnx import ExportError, WithPreprocess, check_int8_agreement, torch_probabilities
+from ferkit.export.tflite_runtime import TFLiteModel
 from ferkit.metrics import softmax
-from ferkit.tflite_runtime import TFLiteModel
 
 FP16_TOL = 1e-2
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ferkit.data.source import data_identity
 from ferkit.labels import CLASS_NAMES
 
 
@@ -19,13 +20,6 @@ class Measured:
     evaluation: dict  # PublicTest / PrivateTest figures (official and "unseen") and the fitted temperature
     data: dict  # the data set by name and sha256
     facts: dict  # data facts quoted by the card, computed from the same file
-
-
-def data_identity(source: Path) -> dict:
-    """FER2013 named by file name and sha256 (a folder: by its files' names and sizes)."""
-    from ferkit.data.cache import source_key
-
-    return {"dataset": "FER2013", "file": source.name, "sha256": source_key(source)}
 
 
 def measure(recognizer, data: str | None = None) -> Measured:
@@ -213,10 +207,12 @@ def bundle_checkpoint(
     """Export model.pt (parity-checked), measure the export as `remeasure` does, and make it the package default
     only when it beats the bundled one on PublicTest (or force)."""
     from ferkit.errors import FerkitError
-    from ferkit.export_pipeline import export_checkpoint
+    from ferkit.export.pipeline import export_checkpoint
     from ferkit.golden import write_golden
+    from ferkit.models.checkpoint import load_checkpoint
     from ferkit.runtime import DEFAULT_MODEL, Recognizer
 
+    data = data or load_checkpoint(model_path).get("config", {}).get("data")  # measured on the data it names
     target = package_dir / DEFAULT_MODEL
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.new.onnx")
     try:

@@ -7,8 +7,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from ferkit.augment import crop_to, ten_crops
-from ferkit.lit import to_input
+from ferkit.models.preprocess import crop_to, ten_crops, to_input
 
 
 def autocast_for(precision: str, device: torch.device):
@@ -50,37 +49,15 @@ def predict_logits(
     return torch.cat(out).numpy() if out else np.zeros((0, 7), np.float32)
 
 
-def machine_description() -> dict:
-    """The CPU a figure was measured on (speeds are only comparable within one machine)."""
-    import platform
-
-    from ferkit.train import cpu_has_native_bf16
-
-    model = next(
-        (line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines() if line.startswith("model name")),
-        platform.processor() or platform.machine(),
-    )
-    import os
-
-    return {"cpu": model, "cores": os.cpu_count(), "native_bf16": cpu_has_native_bf16(), "torch": torch.__version__}
-
-
-def _cpuinfo() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 def record_predictions(model_path, out, data: str | None = None, commit: str | None = None, tta: str = "flip"):
     """A finished model.pt -> results/runs/<run>/predictions.npz + run.json (ferkit.predictions): single-crop
     logits of every official split in file order, plus `tta` logits of PublicTest and PrivateTest."""
-    from ferkit.bundle import data_identity
     from ferkit.data import load_fer2013, locate, make_splits
+    from ferkit.data.source import data_identity
+    from ferkit.hardware import machine_description
     from ferkit.models import count_flops, count_parameters
+    from ferkit.models.checkpoint import load_model
     from ferkit.predictions import split_rows, write_run
-    from ferkit.train import load_model
 
     model, ckpt = load_model(model_path)
     cfg, summary = ckpt.get("config", {}), ckpt.get("summary", {})
