@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
-from ferkit.cli.predict_cmds import sample_photo
 from ferkit.export.onnx import WithPreprocess, contract, export_onnx
+from ferkit.media import sample_photo
 from ferkit.models import create_model
 from ferkit.runtime import Recognizer
 

@@ -142,3 +142,13 @@ def test_runtime_predicts_with_torch_blocked(tiny_onnx, photo):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("ok ")
+
+
+def test_logits_in_bounded_batches_equal_one_call(tiny_onnx):
+    from conftest import make_faces
+
+    from ferkit.runtime import Recognizer
+
+    rec = Recognizer.from_file(tiny_onnx)
+    faces = make_faces(10, seed=2)[0]
+    np.testing.assert_allclose(rec.logits(faces, batch=3), rec.logits(faces, batch=100), rtol=1e-5, atol=1e-5)

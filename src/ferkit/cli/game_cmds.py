@@ -4,39 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from ferkit.cli.args import positive_int
 from ferkit.errors import FerkitError
 
 
-def _video_fps(path: Path) -> float:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
-    cap.release()
-    return fps if fps and fps > 0 else 30.0  # some containers carry no rate: assume a phone camera's
-
-
-def score_file(rec, path: Path, target: str, every: int) -> list[dict]:
-    """Per sampled frame (a photo is one frame): the tracker's score as a dict."""
-    from ferkit.cli.predict_cmds import VIDEO_EXT, video_frames
-    from ferkit.game import ScoreTracker
-
-    if path.suffix.lower() not in VIDEO_EXT:
-        tracker = ScoreTracker(target, settle_s=0.0)  # a photo is judged on itself
-        return [{"source": str(path), "frame": None, **tracker.update(rec.predict(path)).to_dict()}]
-    fps = _video_fps(path)
-    tracker = ScoreTracker(target, fps=fps)
-    return [
-        {"source": str(path), "frame": i, **tracker.update(rec.predict(frame, crop=False), t=i / fps).to_dict()}
-        for i, frame in video_frames(path, every)
-    ]
-
-
 def cmd_score(args: argparse.Namespace) -> int:
-    from ferkit.cli.predict_cmds import expand_inputs
     from ferkit.labels import name_to_label
+    from ferkit.media import expand_inputs, score_file
     from ferkit.runtime import Recognizer
 
     try:
@@ -44,10 +21,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise FerkitError(str(e)) from None
     rec = Recognizer.from_file(args.model) if args.model else Recognizer.default()
-    results = {str(f): score_file(rec, f, args.target, args.every) for f in expand_inputs(args.inputs)}
+    results, failed = {}, 0
+    for f in expand_inputs(args.inputs):
+        try:
+            results[str(f)] = score_file(rec, f, args.target, args.every)
+        except FerkitError as e:  # one bad file: say so, keep the others' scores
+            print(f"ferkit: {e}", file=sys.stderr)
+            failed += 1
     if args.json:
         print(json.dumps([{"source": s, "score": rows[-1]["best"], "frames": rows} for s, rows in results.items()]))
-        return 0
+        return 1 if failed else 0
     from rich.console import Console
     from rich.table import Table
 
@@ -70,7 +53,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     console.print(table)
     for source, rows in results.items():
         console.print(f"{Path(source).name}: score {rows[-1]['best']:.1f} / 100 for {args.target}")
-    return 0
+    return 1 if failed else 0
 
 
 def add_score_parser(stages) -> None:
@@ -78,6 +61,6 @@ def add_score_parser(stages) -> None:
     sc.add_argument("inputs", nargs="+", help="photos or videos (files, folders or globs)")
     sc.add_argument("--target", required=True, help="the expression asked for: angry, disgust, fear, happy, ...")
     sc.add_argument("--model", help="an exported ferkit .onnx (default: the bundled model)")
-    sc.add_argument("--every", type=int, default=1, help="videos: score every Nth frame (default: all)")
+    sc.add_argument("--every", type=positive_int, default=1, help="videos: score every Nth frame (default: all)")
     sc.add_argument("--json", action="store_true", help="print JSON: the score and every frame's")
     sc.set_defaults(func=cmd_score)

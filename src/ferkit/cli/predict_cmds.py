@@ -4,138 +4,28 @@ from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ferkit.errors import FerkitError
-
-IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".gif"}
-VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
-
-
-def expand_inputs(items: list[str]) -> list[Path]:
-    """Files, folders (images and videos inside, recursively) and globs -> a sorted list of files."""
-    out: list[Path] = []
-    for item in items:
-        if any(ch in item for ch in "*?["):
-            matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
-            if not matches:
-                raise FerkitError(f"{item}: the pattern matches no file")
-            out += [p for p in matches if p.is_file()]
-        elif Path(item).is_dir():
-            out += sorted(p for p in Path(item).rglob("*") if p.suffix.lower() in IMAGE_EXT | VIDEO_EXT)
-        elif Path(item).is_file():
-            out.append(Path(item))
-        else:
-            raise FerkitError(f"{item}: no such file, folder or pattern")
-    return out
-
-
-def video_frames(path: Path, every: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, BGR frame) for every `every`-th frame."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise FerkitError(f"{path}: cannot open the video")
-    try:
-        index = 0
-        while True:
-            ok = cap.grab()
-            if not ok:
-                break
-            if index % every == 0:
-                ok, frame = cap.retrieve()
-                if ok:
-                    yield index, frame
-            index += 1
-    finally:
-        cap.release()
-
-
-def _work_units(files: list[Path], every: int) -> int:
-    """Progress total: 1 per image, 1 per sampled frame of each video."""
-    import cv2
-
-    total = 0
-    for f in files:
-        if f.suffix.lower() in VIDEO_EXT:
-            cap = cv2.VideoCapture(str(f))
-            total += max(1, -(-int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) // every))
-            cap.release()
-        else:
-            total += 1
-    return total
-
-
-def _frames(files: list[Path], every: int) -> Iterator[tuple[Path, int | None, object]]:
-    for f in files:
-        if f.suffix.lower() in VIDEO_EXT:
-            for index, frame in video_frames(f, every):
-                yield f, index, frame
-        else:
-            yield f, None, f
-
-
-def _annotate(image, faces, out: Path) -> None:
-    import cv2
-
-    from ferkit.preprocess import load_image, to_bgr
-
-    canvas = to_bgr(load_image(image)).copy()
-    thick = max(1, round(max(canvas.shape[:2]) / 400))
-    for face in faces:
-        x, y, w, h = face.box
-        cv2.rectangle(canvas, (x, y), (x + w, y + h), (0, 200, 0), thick)
-        text = f"{face.expression} {face.probabilities[face.expression]:.2f}"
-        cv2.putText(canvas, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * thick, (0, 200, 0), thick)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), canvas)
-
-
-def _stem(path: Path, frame: int | None) -> str:
-    return path.stem if frame is None else f"{path.stem}_f{frame:06d}"
+from ferkit.cli.args import positive_int
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ferkit.media import expand_inputs, predict_files, work_units
     from ferkit.progress import progress
     from ferkit.runtime import Recognizer
 
     rec = Recognizer.from_file(args.model) if args.model else Recognizer.default()
     crop = True if args.crop else False if args.detect else None
     files = expand_inputs(args.inputs)
-    records, errors = [], 0
-    with progress("predicting", total=_work_units(files, args.every)) as advance:
-        for path, frame, image in _frames(files, args.every):
-            try:
-                faces = rec.predict(image, crop=crop)
-            except FerkitError as e:
-                print(f"ferkit: {e}", file=sys.stderr)
-                errors += 1
-                continue
-            for i, face in enumerate(faces):
-                records.append({"source": str(path), "frame": frame, "face": i, **face.to_dict()})
-                if args.chart:
-                    from ferkit import plots
-
-                    probs = np.array([face.probabilities[c] for c in rec.labels])
-                    plots.probability_bars(
-                        probs,
-                        Path(args.chart) / f"{_stem(path, frame)}_face{i}.png",
-                        f"{path.name} face {i}: {face.expression}",
-                    )
-            if args.annotate:
-                _annotate(image, faces, Path(args.annotate) / f"{_stem(path, frame)}.jpg")
-            if not faces:
-                records.append({"source": str(path), "frame": frame, "face": None, "expression": None})
-            advance()
-    _print_records(records, args, rec.labels)
-    return 1 if errors else 0  # the good inputs are still reported; the status says some failed
+    out = {k: Path(v) if v else None for k, v in (("annotate", args.annotate), ("chart", args.chart))}
+    with progress("predicting", total=work_units(files, args.every)) as advance:
+        result = predict_files(rec, files, args.every, crop, out["annotate"], out["chart"], advance)
+    _print_records(result.records, args, rec.labels)
+    return 1 if result.errors else 0  # the good inputs are still reported; the status says some failed
 
 
 def _print_records(records: list[dict], args: argparse.Namespace, labels) -> None:
@@ -175,35 +65,18 @@ def _print_records(records: list[dict], args: argparse.Namespace, labels) -> Non
     Console(width=120).print(table)
 
 
-def sample_photo() -> Path:
-    """matplotlib's bundled grace_hopper.jpg, found at run time (never committed)."""
-    try:
-        from matplotlib import cbook
-    except ImportError:
-        raise FerkitError("the demo photo comes with matplotlib: pip install 'ferkit[plot]'") from None
-    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """The bundled model on a sample photo, then its PrivateTest accuracy through the runtime when FER2013 is here."""
     from ferkit.data import load_fer2013
     from ferkit.errors import DataNotFoundError
+    from ferkit.media import predict_files, sample_photo
     from ferkit.runtime import Recognizer
 
     rec = Recognizer.default()
-    photo = sample_photo()
-    ns = argparse.Namespace(
-        inputs=[str(photo)],
-        model=None,
-        crop=False,
-        detect=False,
-        every=10,
-        json=False,
-        csv=False,
-        annotate=args.out,
-        chart=args.out,
-    )
-    cmd_predict(ns)
+    out = Path(args.out)
+    result = predict_files(rec, [sample_photo()], crop=False, annotate_dir=out, chart_dir=out)
+    for r in result.records:
+        print(f"{Path(r['source']).name}: face {r['face']} {r['expression']}")
     print(f"annotated photo and probability chart: {args.out}/")
     try:
         test = load_fer2013(args.data).subset("PrivateTest")
@@ -230,7 +103,7 @@ def add_predict_parsers(stages) -> None:
     mode = pr.add_mutually_exclusive_group()
     mode.add_argument("--crop", action="store_true", help="inputs are face crops: classify them whole")
     mode.add_argument("--detect", action="store_true", help="always detect faces (default: images <= 64 px are crops)")
-    pr.add_argument("--every", type=int, default=10, help="videos: classify every Nth frame (default 10)")
+    pr.add_argument("--every", type=positive_int, default=10, help="videos: classify every Nth frame (default 10)")
     out = pr.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON records")
     out.add_argument("--csv", action="store_true", help="print CSV rows")
