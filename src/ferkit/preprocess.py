@@ -16,6 +16,9 @@ from ferkit.errors import FerkitError
 # A decompression-bomb guard: no photo or frame ferkit needs is larger than this.
 MAX_PIXELS = 40_000_000
 FACE_SIZE = 48
+# What cameras, phones and image tools produce; anything else Pillow could open (QOI, DDS, ICNS, ...) is refused
+# before its decoder runs: fewer decoders, fewer ways for a hostile file in.
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM")  # JPEG also opens phones' MPO files
 
 
 class ImageError(FerkitError, ValueError):
@@ -27,7 +30,16 @@ def _from_pil(img: Any) -> np.ndarray:
 
     if img.width * img.height > MAX_PIXELS:
         raise ImageError(f"image is {img.width}x{img.height}: over the {MAX_PIXELS:,}-pixel limit")
-    img = ImageOps.exif_transpose(img)  # phone photos carry their rotation in EXIF
+    if img.width == 0 or img.height == 0:
+        raise ImageError(f"image is {img.width}x{img.height}: empty")
+    try:
+        img.load()  # a lazily opened image decodes here; a closed one fails here
+        img = ImageOps.exif_transpose(img)  # phone photos carry their rotation in EXIF
+    except (OSError, ValueError, SyntaxError, AttributeError) as e:
+        raise ImageError(f"the PIL image cannot be read ({type(e).__name__}: {str(e)[:150]})") from None
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit and float scans: scale by range, never clip
+        arr = np.asarray(img)
+        return _from_array(arr.astype(np.uint16) if img.mode.startswith("I;16") else arr)
     if img.mode not in ("L", "RGB"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB").convert("RGB")
     arr = np.asarray(img)
@@ -40,17 +52,23 @@ def _decode(data: bytes, name: str) -> np.ndarray:
     if not data:
         raise ImageError(f"{name}: empty input")
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
         if img.width * img.height > MAX_PIXELS:  # checked from the header, before decoding
             raise ImageError(f"{name}: image is {img.width}x{img.height}, over the {MAX_PIXELS:,}-pixel limit")
         img.load()
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image (unrecognised format)") from None
+        raise ImageError(f"{name}: not an image in a supported format ({', '.join(IMAGE_FORMATS)})") from None
     except Image.DecompressionBombError as e:
         raise ImageError(f"{name}: refused as a decompression bomb ({e})") from None
-    except OSError as e:
-        raise ImageError(f"{name}: truncated or corrupt image ({e})") from None
-    return _from_pil(img)
+    except ImageError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as e:
+        # Pillow's decoders raise many types on damaged data; every one of them means the same to a caller
+        raise ImageError(f"{name}: truncated or corrupt image ({type(e).__name__}: {str(e)[:150]})") from None
+    try:
+        return _from_pil(img)
+    except ImageError as e:
+        raise ImageError(f"{name}: {e}") from None
 
 
 def _from_array(arr: np.ndarray) -> np.ndarray:
@@ -61,16 +79,41 @@ def _from_array(arr: np.ndarray) -> np.ndarray:
     if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
         raise ImageError(f"image is {arr.shape[1]}x{arr.shape[0]}: over the {MAX_PIXELS:,}-pixel limit")
     if arr.dtype != np.uint8:
-        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-            raise ImageError(f"image array has dtype {arr.dtype}; expected uint8 or a real number type")
-        a = arr.astype(np.float32)
-        if not np.isfinite(a).all():
-            raise ImageError("image array holds NaN or infinite values")
-        a = a * 255.0 if a.max(initial=0) <= 1.0 else a  # floats in [0, 1] are scaled, larger ones taken as 0..255
-        arr = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+        arr = _to_uint8(arr)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     return np.ascontiguousarray(arr[:, :, :3] if arr.ndim == 3 else arr)
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Scale by the dtype's range, never clip a valid image.
+
+    Integers: unsigned types by their full range (uint16 65535 -> 255); signed types holding no negative value by
+    the positive range of the values' own bit depth (8, 12, 16 bits: 16-bit PNGs arrive as int32). Floats (the
+    documented convention): [0, 1] -> 0..255; [-1, 1] with negatives (a network's normalised input) -> 0..255;
+    up to 255 -> taken as gray levels. Anything else is refused with the range it holds."""
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ImageError(f"image array has dtype {arr.dtype}; expected uint8 or a real number type")
+    a = arr.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ImageError("image array holds NaN or infinite values")
+    lo, hi = float(a.min()), float(a.max())
+    if np.issubdtype(arr.dtype, np.integer):
+        if lo < 0:
+            raise ImageError(f"image array of {arr.dtype} holds negative values ({lo:g}); gray levels are >= 0")
+        top = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.unsignedinteger) else None
+        if top is None:
+            top = next(2.0**b - 1 for b in (8, 10, 12, 14, 16, 32) if hi <= 2.0**b - 1)
+        a = a * (255.0 / top)
+    elif lo >= 0 and hi <= 1.0:
+        a = a * 255.0
+    elif lo >= -1.0 and hi <= 1.0:
+        a = (a + 1.0) * 127.5
+    elif lo < 0 or hi > 255.0:
+        raise ImageError(
+            f"float image values span {lo:g}..{hi:g}; expected 0..1, -1..1 or 0..255 (see ferkit.preprocess)"
+        )
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
 def load_image(src: Any) -> np.ndarray:
