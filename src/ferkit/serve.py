@@ -205,6 +205,11 @@ def create_app(
             "ferkit_version": rec.metadata.get("ferkit_version"),
             "labels": list(rec.labels),
             "contract": rec.contract,
+            "can": {  # what this server can do with its model (checked when the model was loaded)
+                "predict": True,
+                "score_targets": [label for label in rec.labels if label in CLASS_NAMES],
+                "max_body_bytes": max_bytes,
+            },
         }
 
     @app.post("/predict")
