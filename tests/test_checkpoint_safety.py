@@ -120,3 +120,32 @@ def test_write_atomically_leaves_old_file_on_failure(tmp_path):
     with pytest.raises(CheckpointWriteError, match="No space left on device; the previous file"):
         write_atomically(target, broken)
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_a_second_run_into_the_same_folder_is_refused(fer_csv, tmp_path):
+    """While one process trains into a run folder (it holds run_dir/.lock), another is refused with a clear error."""
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import fcntl,os,time; f=open({str(run / '.lock')!r},'a+'); "
+            "fcntl.flock(f, fcntl.LOCK_EX); f.write(str(os.getpid())); f.flush(); print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        argv = ["train", "--config", "configs/fast.yaml", "--data", str(fer_csv), "--run-dir", str(run)]
+        start = time.perf_counter()
+        assert main([*argv, "--limit", "16", "--epochs", "1", "--threads", "1"]) == 2
+        assert time.perf_counter() - start < 30 and not (run / "0-main").exists()  # refused before training
+    finally:
+        holder.kill()
+    assert main([*argv, "--limit", "16", "--epochs", "1", "--threads", "1"]) == 0  # free again: it runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 
 from ferkit.atomic import write_atomically, write_text_atomically
 from ferkit.data import FERDataset, Splits, holdout_without_shared_images
+from ferkit.errors import FerkitError
 from ferkit.hardware import cpu_has_native_bf16, machine_description
 from ferkit.metrics import classification_report
 from ferkit.models import count_parameters, create_model
@@ -201,6 +203,12 @@ def train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray |
     """Run every phase of the recipe in order; a finished phase (done.json) is skipped on a rerun.
 
     targets: (N, 7) per-Training-image soft targets (`soft_targets`), aligned with splits.train."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        return _train(cfg, splits, run_dir, targets)
+
+
+def _train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray | None) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     precision = resolve_precision(cfg)
@@ -264,6 +272,40 @@ def _init_whitening(model: torch.nn.Module, images: np.ndarray, n: int = 5000) -
 
     x = to_input(torch.as_tensor(images[:n]).unsqueeze(1), model.pretrained_cfg, channels_last=False)  # (n,1,48,48)
     model.init_whitening(crop_to(x, model.pretrained_cfg["input_size"][-1]))
+
+
+class RunDirBusy(FerkitError, RuntimeError):
+    """Another training process is writing into the same run folder."""
+
+
+@contextmanager
+def run_lock(run_dir: Path):
+    """An exclusive lock on run_dir/.lock while training: a second run into the same folder would write every
+    metrics row twice and race on the checkpoints, so it is refused. DDP's worker ranks (LOCAL_RANK or NODE_RANK
+    > 0) belong to the launching process's run and do not lock."""
+    import fcntl
+    import os
+
+    if int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("NODE_RANK", "0")) > 0:
+        yield
+        return
+    with (run_dir / ".lock").open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RunDirBusy(
+                f"{run_dir} is in use by a run still training (pid {holder}); wait for it or choose another --run-dir"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _git_commit() -> str | None:
