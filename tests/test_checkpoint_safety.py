@@ -135,7 +135,8 @@ def test_a_second_run_into_the_same_folder_is_refused(fer_csv, tmp_path):
             sys.executable,
             "-c",
             f"import fcntl,os,time; f=open({str(run / '.lock')!r},'a+'); "
-            "fcntl.flock(f, fcntl.LOCK_EX); f.write(str(os.getpid())); f.flush(); print('locked', flush=True); time.sleep(60)",
+            "fcntl.flock(f, fcntl.LOCK_EX); f.write(str(os.getpid())); f.flush(); "
+            "print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -107,3 +107,37 @@ def test_holdout_keeps_every_duplicate_group_on_one_side():
     assert 0.2 * len(images) <= len(val) < 0.2 * len(images) + 4  # at most one group over the fraction
     again = holdout_without_shared_images(images, 0.2, seed=3)
     assert all(np.array_equal(a, b) for a, b in zip((fit, val), again, strict=True))
+
+
+def test_an_unwritable_cache_warns_and_loads_uncached(fer_csv, tmp_path, monkeypatch, capsys):
+    from ferkit.data import load_fer2013
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")  # even root cannot create a folder inside it
+    monkeypatch.setenv("FERKIT_CACHE", str(blocker / "cache"))
+    ds = load_fer2013(fer_csv)
+    assert len(ds) == 35 and "going on uncached" in capsys.readouterr().err
+
+
+def test_a_full_disk_while_caching_leaves_no_partial_file(fer_csv, tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from ferkit.data import cache, load_fer2013
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full)
+    ds = load_fer2013(fer_csv)
+    assert len(ds) == 35 and "(No space left on device); going on uncached" in capsys.readouterr().err
+    assert not [p for p in cache.cache_dir().iterdir() if p.suffix == ".npz" or ".tmp" in p.name]
+
+
+def test_a_truncated_cache_file_is_parsed_again(fer_csv):
+    from ferkit.data import cache, load_fer2013
+
+    first = load_fer2013(fer_csv)
+    (npz,) = [p for p in cache.cache_dir().iterdir() if p.suffix == ".npz"]
+    npz.write_bytes(npz.read_bytes()[:100])
+    again = load_fer2013(fer_csv)
+    assert (again.images == first.images).all()

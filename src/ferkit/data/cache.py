@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -65,30 +67,66 @@ def source_key(source: Path) -> str:
         return entry["sha256"]
     digest = _content_hash(source)
     index[str(source)] = {"size": size, "mtime_ns": mtime, "sha256": digest}
-    index_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = index_path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(index, indent=1))
-    tmp.replace(index_path)
+    tmp = None
+    try:
+        index_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=index_path.parent, prefix=".index.", suffix=".tmp")
+        tmp = Path(name)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(index, indent=1))
+        tmp.replace(index_path)
+    except OSError as e:  # an unwritable or full cache folder costs speed, never the result
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        _warn(f"cannot write the cache index {index_path} ({e.strerror or e}); hashing again next time")
     return digest
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    print(f"ferkit: warning: {message}", file=sys.stderr)
 
 
 def cache_path(source: Path, layout: str, on_error: str) -> Path:
     return cache_dir() / f"{layout}-{on_error}-{source_key(source)[:24]}-v{CACHE_VERSION}.npz"
 
 
-def save(ds: FERDataset, path: Path) -> None:
-    """Write ds atomically as an uncompressed .npz (uncompressed loads ~10x faster)."""
+def save(ds: FERDataset, path: Path) -> bool:
+    """Write ds atomically as an uncompressed .npz (uncompressed loads ~10x faster); False (with a warning) when the
+    cache cannot be written: an unwritable folder or a full disk means a slower next load, never a failed one."""
+    try:
+        _save(ds, path)
+        return True
+    except OSError as e:
+        _warn(f"cannot write the data cache {path} ({e.strerror or e}); going on uncached")
+        return False
+
+
+def _save(ds: FERDataset, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"source": ds.source, "layout": ds.layout, "skipped": [asdict(s) for s in ds.skipped]}
     codes = np.zeros(len(ds), dtype=np.uint8)
     for i, u in enumerate(ALL_USAGES):
         codes[ds.usage == u] = i
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    # A fresh random name opened with O_EXCL: a planted file or symlink in a shared cache folder is never followed.
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.npz")
+    os.close(fd)
+    tmp = Path(name)
     extra = {} if ds.votes is None else {"votes": ds.votes, "votes_usable": ds.votes_usable}
-    np.savez(
-        tmp, images=ds.images, labels=ds.labels, usage=codes, origin=ds.origin, meta=np.array(json.dumps(meta)), **extra
-    )
-    tmp.replace(path)
+    try:
+        np.savez(
+            tmp,
+            images=ds.images,
+            labels=ds.labels,
+            usage=codes,
+            origin=ds.origin,
+            meta=np.array(json.dumps(meta)),
+            **extra,
+        )
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # never a partial file left behind
 
 
 def load(path: Path) -> FERDataset | None:
@@ -107,5 +145,5 @@ def load(path: Path) -> FERDataset | None:
                 votes=z.get("votes"),
                 votes_usable=z.get("votes_usable"),
             )
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a truncated or damaged cache file
         return None

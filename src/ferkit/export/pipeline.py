@@ -107,16 +107,19 @@ def export_checkpoint(
 
         return export_coreml(model, out, meta)
     calib = calibration_faces(splits.train.images, splits.train.labels)
-    work = Path(tempfile.mkdtemp(prefix="ferkit-export-"))
-    if fmt == "onnx-int8":
-        export_onnx(model, work / "fp32.onnx", meta, parity_faces)
-        qat = bool(ckpt.get("config", {}).get("qat", False))
-        return export_onnx_int8(model, work / "fp32.onnx", out, calib, splits.test.images, qat=qat, static=int8_static)
-    from ferkit.export.litert import export_tflite, export_tflite_int8
+    # The float intermediate of an int8 export lives in a private folder removed whatever happens.
+    with tempfile.TemporaryDirectory(prefix="ferkit-export-") as tmp:
+        work = Path(tmp)
+        if fmt == "onnx-int8":
+            export_onnx(model, work / "fp32.onnx", meta, parity_faces)
+            qat = bool(ckpt.get("config", {}).get("qat", False))
+            test = splits.test.images
+            return export_onnx_int8(model, work / "fp32.onnx", out, calib, test, qat=qat, static=int8_static)
+        from ferkit.export.litert import export_tflite, export_tflite_int8
 
-    if fmt in ("tflite", "tflite-fp16"):
-        return export_tflite(model, out, meta, parity_faces, fp16=fmt == "tflite-fp16")
-    if fmt == "tflite-int8":
-        export_tflite(model, work / "fp32.tflite", meta, parity_faces)
-        return export_tflite_int8(model, work / "fp32.tflite", out, meta, calib, splits.test.images, int8_static)
+        if fmt in ("tflite", "tflite-fp16"):
+            return export_tflite(model, out, meta, parity_faces, fp16=fmt == "tflite-fp16")
+        if fmt == "tflite-int8":
+            export_tflite(model, work / "fp32.tflite", meta, parity_faces)
+            return export_tflite_int8(model, work / "fp32.tflite", out, meta, calib, splits.test.images, int8_static)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
