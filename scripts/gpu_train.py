@@ -7,7 +7,7 @@ Results come back through $OUT, whose files may not exceed 16 MiB: each model.pt
 (`cat sNN.model.pt.* > model.pt` joins them).
 
 There (repository root):
-    PYTHONPATH=src python3 scripts/gpu_train.py --csv /tmp/fer/fer2013.csv --config configs/best.yaml \
+    PYTHONPATH=src python3 scripts/gpu_train.py --csv /tmp/fer/fer2013.csv --config best \
         --seeds 42 43 44 --epochs 300 --budget 420 --out $OUT
 Nothing here reads PrivateTest: ferkit train chooses on PublicTest; PrivateTest is evaluated back on the CPU.
 """
@@ -74,7 +74,7 @@ def _collect(procs, out: Path, report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--csv", type=Path, required=True)
-    p.add_argument("--config", default="configs/best.yaml")
+    p.add_argument("--config", default="best")
     p.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     p.add_argument("--epochs", type=int, default=None, help="planned epochs; shortened to fit the budget")
     p.add_argument("--budget", type=float, default=420, help="seconds for all of it, from the start")

@@ -50,8 +50,8 @@ def test_init_and_distill_teacher_refuse_it_too(evil_pt, fer_csv, tmp_path, caps
     path, marker = evil_pt
     tiny = ["--data", str(fer_csv), "--limit", "16", "--epochs", "1", "--threads", "1"]
     run = ["--run-dir", str(tmp_path / "r")]
-    assert main(["train", "--config", "configs/seed.yaml", *tiny, *run, "--set", f"init={path}"]) == 2
-    assert main(["distill", "--teacher", str(path), "--config", "configs/mobile.yaml", *tiny, *run]) == 2
+    assert main(["train", "--config", "seed", *tiny, *run, "--set", f"init={path}"]) == 2
+    assert main(["distill", "--teacher", str(path), "--config", "mobile", *tiny, *run]) == 2
     assert capsys.readouterr().err.count("refused") == 2 and not marker.exists()
 
 
@@ -92,7 +92,7 @@ def test_full_disk_while_writing_the_resume_point_keeps_the_previous_one(fer_csv
         return real_save(obj, f, *a, **k)
 
     run = tmp_path / "run"
-    argv = ["train", "--config", "configs/fast.yaml", "--data", str(fer_csv), "--run-dir", str(run)]
+    argv = ["train", "--config", "fast", "--data", str(fer_csv), "--run-dir", str(run)]
     argv += ["--limit", "16", "--epochs", "2", "--batch-size", "8", "--threads", "1", "--set", "model=fast_fer_s"]
     monkeypatch.setattr(torch, "save", full_disk)
     assert main(argv) == 2
@@ -143,7 +143,7 @@ def test_a_second_run_into_the_same_folder_is_refused(fer_csv, tmp_path):
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        argv = ["train", "--config", "configs/fast.yaml", "--data", str(fer_csv), "--run-dir", str(run)]
+        argv = ["train", "--config", "fast", "--data", str(fer_csv), "--run-dir", str(run)]
         start = time.perf_counter()
         assert main([*argv, "--limit", "16", "--epochs", "1", "--threads", "1"]) == 2
         assert time.perf_counter() - start < 30 and not (run / "0-main").exists()  # refused before training

@@ -70,7 +70,7 @@ def test_gpu_train_runs_a_seed_through_the_real_cli_and_returns_chunks(fer_csv, 
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1] / "src"))
     monkeypatch.setattr(gpu_train, "CHUNK", 2**20)  # the 2 MB test model comes back in several chunks
     out = tmp_path / "out"
-    argv = ["--csv", str(fer_csv), "--config", "configs/mobile.yaml", "--seeds", "7", "--epochs", "2"]
+    argv = ["--csv", str(fer_csv), "--config", "mobile", "--seeds", "7", "--epochs", "2"]
     argv += ["--budget", "300", "--out", str(out), "--runs", str(tmp_path / "runs")]
     argv += ["--", "--limit", "24", "--batch-size", "8", "--threads", "1", "--set", "warmup_epochs=0"]
     assert gpu_train.main(argv) == 0

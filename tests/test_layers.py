@@ -10,7 +10,7 @@ BLOCK_TORCH = textwrap.dedent(
     class _Block:
         def find_spec(self, name, path=None, target=None):
             if name == "torch" or name.startswith("torch.") or name in ("lightning", "pytorch_lightning"):
-                raise ImportError(f"torch is blocked in this test ({name})")
+                raise ModuleNotFoundError(f"torch is blocked in this test ({name})", name=name)
     sys.meta_path.insert(0, _Block())
     """
 )
@@ -59,7 +59,7 @@ def run_with_blocked(blocked: tuple[str, ...], code: str) -> subprocess.Complete
         class _Block:
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] in BLOCKED:
-                    raise ImportError(f"{{name}} is blocked in this test")
+                    raise ModuleNotFoundError(f"{{name}} is blocked in this test", name=name)
         sys.meta_path.insert(0, _Block())
         """
     )

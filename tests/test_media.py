@@ -55,3 +55,21 @@ def test_inputs_sharing_a_stem_do_not_overwrite_each_others_outputs(tmp_path, ti
     names = sorted(p.name for p in out.iterdir())
     assert names == ["face-1.jpg", "face-1_face0.png", "face.jpg", "face_face0.png"]
     shutil.rmtree(out)
+
+
+def test_progress_goes_to_stderr_so_csv_stays_clean(inputs, tiny_onnx):
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FERKIT_PROGRESS": "1"}  # forced on, as on a terminal
+    r = subprocess.run(
+        [sys.executable, "-m", "ferkit", "predict", str(inputs / "clip.avi"), "--model", str(tiny_onnx), "--csv"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(r.stdout.splitlines()))
+    assert rows and all(row["source"].endswith("clip.avi") for row in rows)

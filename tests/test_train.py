@@ -61,7 +61,7 @@ def test_hard_phase_validates_on_faces_it_does_not_fit():
 
 def test_smoke_train_and_evaluate_through_cli(fer_csv, tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["train", "--config", "configs/seed.yaml", "--data", str(fer_csv), "--run-dir", str(run), *TINY]
+    args = ["train", "--config", "seed", "--data", str(fer_csv), "--run-dir", str(run), *TINY]
     assert main(args) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert [p["phase"] for p in summary["phases"]] == ["base", "hard", "augment"]
@@ -87,7 +87,7 @@ def test_resume_after_kill_gives_the_same_result(fer_csv, tmp_path, monkeypatch)
     base = [
         "train",
         "--config",
-        "configs/seed.yaml",
+        "seed",
         "--data",
         str(fer_csv),
         "--limit",
@@ -149,7 +149,7 @@ def test_ddp_with_two_cpu_processes(fer_csv, tmp_path):
         "ferkit.cli",
         "train",
         "--config",
-        "configs/seed.yaml",
+        "seed",
         "--data",
         str(fer_csv),
         "--run-dir",
@@ -178,7 +178,7 @@ def test_ddp_with_two_cpu_processes(fer_csv, tmp_path):
     assert summary["phases"][0]["epochs_run"] == 1
 
 
-@pytest.mark.parametrize("recipe", ["configs/best.yaml", "configs/mobile.yaml"])
+@pytest.mark.parametrize("recipe", ["best", "mobile"])
 def test_recipes_smoke(recipe, fer_csv, tmp_path):
     run = tmp_path / "run"
     args = [
@@ -203,7 +203,7 @@ def test_recipes_smoke(recipe, fer_csv, tmp_path):
 def test_distill_and_ensemble_through_cli(fer_csv, tmp_path, capsys):
     teacher = tmp_path / "teacher"
     common = ["--data", str(fer_csv), *TINY, "--set", "model=mobile_fer"]
-    assert main(["train", "--config", "configs/mobile.yaml", "--run-dir", str(teacher), *common]) == 0
+    assert main(["train", "--config", "mobile", "--run-dir", str(teacher), *common]) == 0
     student = tmp_path / "student"
     assert (
         main(
@@ -212,7 +212,7 @@ def test_distill_and_ensemble_through_cli(fer_csv, tmp_path, capsys):
                 "--teacher",
                 str(teacher / "model.pt"),
                 "--config",
-                "configs/mobile.yaml",
+                "mobile",
                 "--run-dir",
                 str(student),
                 *common,
@@ -300,10 +300,10 @@ def test_plateau_is_the_seed_default_and_unknown_schedulers_are_refused():
 def test_qat_fine_tune_from_init_through_cli(fer_csv, tmp_path):
     common = ["--data", str(fer_csv), *TINY, "--set", "model=mobile_fer"]
     start = tmp_path / "start"
-    assert main(["train", "--config", "configs/mobile.yaml", "--run-dir", str(start), *common]) == 0
+    assert main(["train", "--config", "mobile", "--run-dir", str(start), *common]) == 0
     init = f"init={start / 'model.pt'}"
     run = tmp_path / "qat"
-    assert main(["train", "--config", "configs/qat.yaml", "--run-dir", str(run), *common, "--set", init]) == 0
+    assert main(["train", "--config", "qat", "--run-dir", str(run), *common, "--set", init]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["config"]["qat"] is True and 0 <= summary["val_after_qat"]["accuracy"] <= 1
     model, _ = load_model(run / "model.pt")  # the registry's structure, weights on the int8 grid
@@ -315,7 +315,7 @@ def test_qat_fine_tune_from_init_through_cli(fer_csv, tmp_path):
             [
                 "train",
                 "--config",
-                "configs/qat.yaml",
+                "qat",
                 "--run-dir",
                 str(tmp_path / "bad"),
                 "--data",

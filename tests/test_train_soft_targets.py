@@ -33,7 +33,7 @@ def test_distill_from_teacher_logits_through_cli(fer_csv, tmp_path):
     a, _ = teacher_run(fer_csv, tmp_path / "results" / "A", seed=0)
     b, _ = teacher_run(fer_csv, tmp_path / "results" / "B", seed=1)
     run = tmp_path / "student"
-    args = ["distill", "--teacher-logits", str(a), str(b), "--config", "configs/fast.yaml", "--run-dir", str(run)]
+    args = ["distill", "--teacher-logits", str(a), str(b), "--config", "fast", "--run-dir", str(run)]
     assert main([*args, "--data", str(fer_csv), *TINY, "--set", "model=fast_fer_s"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["config"]["teacher_logits"] == [str(a), str(b)] and summary["phases"][0]["epochs_run"] == 1
@@ -57,7 +57,7 @@ def test_teacher_logits_of_another_data_file_are_refused(fer_csv, tmp_path):
     images, labels, usage = make_faces(35, seed=99)
     other = write_csv(tmp_path / "other.csv", csv_text(images, labels, usage))
     a, _ = teacher_run(other, tmp_path / "A")
-    args = ["distill", "--teacher-logits", str(a), "--config", "configs/fast.yaml", "--run-dir", str(tmp_path / "s")]
+    args = ["distill", "--teacher-logits", str(a), "--config", "fast", "--run-dir", str(tmp_path / "s")]
     assert main([*args, "--data", str(fer_csv), *TINY]) == 2  # a PredictionFileError, not a traceback
 
 
@@ -71,7 +71,7 @@ def test_ferplus_votes_mixed_into_training_targets_through_cli(fer_csv, tmp_path
     plus = tmp_path / "fer2013new.csv"
     plus.write_text("\n".join(rows) + "\n")
     run = tmp_path / "run"
-    args = ["train", "--config", "configs/fast.yaml", "--data", str(fer_csv), "--run-dir", str(run), *TINY]
+    args = ["train", "--config", "fast", "--data", str(fer_csv), "--run-dir", str(run), *TINY]
     assert main([*args, "--set", "ferplus_weight=0.3", "--set", f"ferplus={plus}"]) == 0
     assert json.loads((run / "summary.json").read_text())["config"]["ferplus_weight"] == 0.3
 

@@ -26,9 +26,12 @@ def progress(description: str, total: float | None) -> Iterator[Advance]:
     if not _enabled():
         yield lambda n=1: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
-    with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True) as bar:
+    # On stderr: stdout carries results (`ferkit predict clip.mp4 --csv > out.csv` stays a clean CSV).
+    console = Console(stderr=True)
+    with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True, console=console) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)

@@ -18,7 +18,7 @@ from ferkit.errors import FerkitError
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="recipe YAML, e.g. configs/seed.yaml")
+    p.add_argument("--config", help="a recipe by name (seed, best, fast, mobile, qat) or a YAML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe key (phases.0.epochs=5)")
     p.add_argument("--data", help="FER2013 file or folder")
     p.add_argument("--split", choices=("official", "notebook"), help="official (default) or the notebook's 80/20")
@@ -35,7 +35,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def _distill_parser(stages) -> argparse.ArgumentParser:
-    d = stages.add_parser("distill", help="train a student (e.g. configs/mobile.yaml) on labels and teachers' outputs")
+    d = stages.add_parser("distill", help="train a student (e.g. --config mobile) on labels and teachers' outputs")
     who = d.add_mutually_exclusive_group(required=True)
     who.add_argument("--teacher", action="append", metavar="MODEL", help="a teacher's model.pt (repeat)")
     who.add_argument(
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--dest", default=str(Path.home() / ".cache" / "ferkit" / "fer2013"), help="target folder")
     dl.set_defaults(func=cmd_data_download)
 
-    tr = stages.add_parser("train", help="train a recipe (configs/*.yaml); resumes an interrupted run")
+    tr = stages.add_parser("train", help="train a recipe (by name or YAML file); resumes an interrupted run")
     tr.set_defaults(func=cmd_train)
     for sub in (tr, _distill_parser(stages)):
         _add_train_args(sub)
@@ -106,12 +106,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# An optional dependency's top-level module -> the extra that installs it.
+EXTRA_OF = {
+    "torch": "train",
+    "lightning": "train",
+    "yaml": "train",
+    "pydantic": "train",
+    "onnx": "export",
+    "onnxscript": "export",
+    "litert_torch": "export",
+    "ai_edge_litert": "export",
+    "ai_edge_quantizer": "export",
+    "coremltools": "coreml",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "multipart": "serve",
+    "python_multipart": "serve",
+    "matplotlib": "plot",
+    "kaggle": "kaggle",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except FerkitError as e:
         print(f"ferkit: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:  # an optional extra is missing: say which, never a traceback
+        top = (e.name or "").split(".")[0]
+        if top not in EXTRA_OF:
+            raise
+        print(
+            f"ferkit: error: `ferkit {args.stage}` needs '{top}', which is not installed: "
+            f"pip install 'ferkit[{EXTRA_OF[top]}]'",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -1,13 +1,26 @@
-"""Training recipes: dataclasses with defaults, filled from YAML, overridden by flags, saved with each run."""
+"""Training recipes: validated dataclasses (pydantic) with defaults, filled from YAML, overridden by flags, saved with
+each run. Recipes ship in the package (`ferkit/configs/*.yaml`) and are chosen by name (`--config best`)."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from ferkit.errors import require
+from pydantic import ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass as _pydantic_dataclass
+
+from ferkit.errors import FerkitError, require
+
+# Unknown keys are errors and values are checked against their types (`--set lr=1e-3` is a float,
+# `--set batch_size=abc` is refused naming the field).
+dataclass = _pydantic_dataclass(config=ConfigDict(extra="forbid"))
+
+
+class ConfigError(FerkitError, ValueError):
+    """A recipe value of the wrong type, an unknown key, or a recipe that cannot be found."""
 
 
 @dataclass
@@ -84,19 +97,37 @@ class TrainConfig:
 
 
 def _build(cls, values: dict[str, Any]):
-    """A dataclass from a dict, recursing into nested dataclass fields; unknown keys are errors."""
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(values) - set(names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
-    kwargs = {}
-    for key, value in values.items():
-        if key == "phases":
-            value = [_build(Phase, p) for p in value]
-        elif key == "augment" and isinstance(value, dict):
-            value = _build(Augment, value)
-        kwargs[key] = value
-    return cls(**kwargs)
+    """A validated dataclass from a dict (nested phases and augment too); every problem is named by its key."""
+    try:
+        return cls(**values)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(recipe)'}: "
+            + ("unknown key" if err["type"] == "unexpected_keyword_argument" else err["msg"])
+            + (f" (got {err['input']!r:.60})" if err["type"] != "unexpected_keyword_argument" else "")
+            for err in e.errors()
+        )
+        raise ConfigError(f"invalid recipe: {problems}") from None
+    except TypeError as e:  # not a mapping where one was expected
+        raise ConfigError(f"invalid recipe: {e}") from None
+
+
+def recipe_names() -> list[str]:
+    """The recipes shipped in the package, by name."""
+    return sorted(
+        p.name.removesuffix(".yaml") for p in files("ferkit").joinpath("configs").iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """A recipe file: an existing path, else a recipe of the package by name (`best`, `fast`, `mobile`, ...)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = Path(str(files("ferkit").joinpath("configs", f"{path.name.removesuffix('.yaml')}.yaml")))
+    if shipped.is_file():
+        return shipped
+    raise ConfigError(f"no recipe {str(name_or_path)!r}: not a file, nor one of {', '.join(recipe_names())}")
 
 
 def _parse_value(text: str) -> Any:
@@ -107,7 +138,7 @@ def _parse_value(text: str) -> Any:
 def apply_override(values: dict[str, Any], assignment: str) -> None:
     """`key=value` or `phases.1.epochs=5` into a nested dict (values parsed as YAML)."""
     if "=" not in assignment:
-        raise ValueError(f"override {assignment!r} is not key=value")
+        raise ConfigError(f"override {assignment!r} is not key=value")
     key, text = assignment.split("=", 1)
     parts = key.strip().split(".")
     node: Any = values
@@ -125,7 +156,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     values: dict[str, Any] = {}
     if path is not None:
         yaml = require("yaml", "train")
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        source = recipe_path(path)
+        try:
+            values = yaml.safe_load(source.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{source}: not valid YAML ({e})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: a recipe is a mapping of keys to values")
     for o in overrides or []:
         apply_override(values, o)
     return _build(TrainConfig, values)
@@ -133,7 +170,3 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
-
-
-def from_dict(values: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, values)
