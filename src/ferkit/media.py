@@ -200,3 +200,32 @@ def score_file(rec, path: Path, target: str, every: int) -> list[dict]:
     if not rows:
         raise FerkitError(f"{path}: the video has no frame that could be read")
     return rows
+
+
+def timed_frames(source: str | Path | int, every: int = 1) -> Iterator[tuple[float, np.ndarray]]:
+    """(seconds, BGR frame) for every `every`-th frame of a video file or a camera (an int index).
+
+    Files: the time is the frame's own presentation timestamp (CAP_PROP_POS_MSEC), so variable frame rates score
+    right; a camera: seconds since the first frame, by the monotonic clock."""
+    import time
+
+    import cv2
+
+    if every < 1:
+        raise FerkitError(f"every must be a positive integer, got {every}")
+    camera = isinstance(source, int)
+    cap = cv2.VideoCapture(source if camera else str(source))
+    if not cap.isOpened():
+        raise FerkitError(f"{source}: cannot open the {'camera' if camera else 'video'}")
+    start, index, last = time.monotonic(), 0, -1.0
+    try:
+        while cap.grab():
+            if index % every == 0:
+                ok, frame = cap.retrieve()
+                if ok:
+                    t = time.monotonic() - start if camera else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                    last = t = max(t, last)  # a container's timestamps never go back for the tracker
+                    yield t, frame
+            index += 1
+    finally:
+        cap.release()

@@ -116,8 +116,16 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
-def load_image(src: Any) -> np.ndarray:
-    """A path, bytes, NumPy array (gray, BGR, BGRA; uint8 or float) or PIL image -> uint8 (H, W) or (H, W, 3) BGR."""
+COLORS = ("bgr", "rgb", "gray")
+
+
+def load_image(src: Any, color: str = "bgr") -> np.ndarray:
+    """A path, bytes, NumPy array or PIL image -> uint8 (H, W) or (H, W, 3) BGR.
+
+    color says how to read a NumPy array's channels: "bgr" (OpenCV's order, the default), "rgb" (PIL, imageio,
+    most deep-learning code) or "gray" (one channel). Files, bytes and PIL images carry their own order."""
+    if color not in COLORS:
+        raise ImageError(f"color must be one of {', '.join(COLORS)}, not {color!r}")
     if isinstance(src, (str, Path)):
         path = Path(src)
         if not path.is_file():
@@ -126,7 +134,10 @@ def load_image(src: Any) -> np.ndarray:
     if isinstance(src, (bytes, bytearray, memoryview)):
         return _decode(bytes(src), "image bytes")
     if isinstance(src, np.ndarray):
-        return _from_array(src)
+        arr = _from_array(src)
+        if color == "gray" and arr.ndim == 3:
+            raise ImageError(f"color='gray' but the array has {src.shape[2]} channels")
+        return arr[:, :, ::-1].copy() if color == "rgb" and arr.ndim == 3 else arr
     if type(src).__module__.startswith("PIL."):
         return _from_pil(src)
     raise ImageError(

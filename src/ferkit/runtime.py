@@ -144,9 +144,11 @@ class Recognizer:
         """(N, 48, 48) uint8 -> (N, 7) calibrated probabilities (the model's temperature applied)."""
         return softmax(self.logits(faces).astype(np.float64), self.temperature).astype(np.float32)
 
-    def find_faces(self, image: Any, crop: bool | None = None) -> list[tuple[np.ndarray, Detection | None, tuple]]:
+    def find_faces(
+        self, image: Any, crop: bool | None = None, color: str = "bgr"
+    ) -> list[tuple[np.ndarray, Detection | None, tuple]]:
         """(48x48 face, detection or None, box) for each face. crop=None decides: small images are crops."""
-        img = load_image(image)
+        img = load_image(image, color)
         h, w = img.shape[:2]
         is_crop = crop if crop is not None else max(h, w) <= CROP_MAX_SIDE
         gray = to_gray(img)
@@ -158,13 +160,23 @@ class Recognizer:
             (align_face(gray, d, self.margin), d, tuple(round(v) for v in d.box)) for d in self.detector.detect(img)
         ]
 
-    def predict(self, image: Any, crop: bool | None = None) -> list[Face]:
-        """One image (path, bytes, array, PIL) -> a Face per face found, best detection first; [] when none."""
-        return self.predict_batch([image], crop)[0]
+    def predict(self, image: Any, crop: bool | None = None, color: str = "bgr") -> list[Face]:
+        """One image (path, bytes, array, PIL) -> a Face per face found, best detection first; [] when none.
 
-    def predict_batch(self, images: list[Any], crop: bool | None = None) -> list[list[Face]]:
+        color: the channel order of a NumPy array: "bgr" (default, OpenCV), "rgb" or "gray"."""
+        return self.predict_batch([image], crop, color)[0]
+
+    def stream(self, source: str | Path | int, every: int = 1, crop: bool | None = False):
+        """`for t, faces in rec.stream("clip.mp4" or 0)`: every `every`-th frame of a video file (t from the
+        container's timestamps: phone videos have variable frame rates) or a camera index (t from the clock)."""
+        from ferkit.media import timed_frames
+
+        for t, frame in timed_frames(source, every):
+            yield t, self.predict(frame, crop=crop)
+
+    def predict_batch(self, images: list[Any], crop: bool | None = None, color: str = "bgr") -> list[list[Face]]:
         """Many images; all their faces go through the model in one ONNX call."""
-        found = [self.find_faces(im, crop) for im in images]
+        found = [self.find_faces(im, crop, color) for im in images]
         flat = [f for per_image in found for f in per_image]
         probs = self.probabilities(np.stack([f[0] for f in flat])) if flat else np.zeros((0, 7))
         out, k = [], 0
