@@ -21,10 +21,24 @@ def _temperature_arg(value: str) -> float | str:
     return t
 
 
+def _model_arg(name: str) -> Path:
+    """`default` (the bundled model), a bundled model's file name, or a path."""
+    from ferkit.runtime import default_model_path
+
+    if name == "default":
+        return default_model_path()
+    return Path(name)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    out = Path(args.out or Path(args.model).with_suffix(SUFFIX[args.format]))
+    model = _model_arg(args.model)
+    out = Path(
+        args.out or Path(model.name).with_suffix(SUFFIX[args.format])
+        if args.model == "default"
+        else args.out or model.with_suffix(SUFFIX[args.format])
+    )
     check = export_checkpoint(
-        Path(args.model),
+        model,
         out,
         args.data,
         temperature=args.temperature,
@@ -56,7 +70,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 def add_export_parsers(stages) -> None:
     ex = stages.add_parser("export", help="export a trained model (ONNX, LiteRT, int8) with a check against torch")
-    ex.add_argument("model", help="a run's model.pt")
+    ex.add_argument("model", help="a run's model.pt, a ferkit .onnx, or `default` (the bundled model: no training)")
     ex.add_argument("--format", default="onnx", choices=FORMATS, help="default onnx")
     ex.add_argument(
         "--int8",

@@ -89,8 +89,19 @@ def export_checkpoint(
     from ferkit.export.onnx import contract, export_onnx, export_onnx_int8
     from ferkit.models.checkpoint import load_model
 
-    model, ckpt = load_model(model_path)
-    splits = splits_for(ckpt, data)
+    if Path(model_path).suffix == ".onnx":  # a shipped model: rebuilt from its own graph, checked against it
+        from ferkit.models.from_onnx import check_rebuild, model_from_onnx
+
+        model, ckpt = model_from_onnx(model_path)
+        splits = splits_for(ckpt, data)
+        check_rebuild(model, Path(model_path), splits.val.images[:PARITY_FACES])
+        shipped = json.loads(ckpt["onnx_metadata"]["ferkit_contract"])
+        if temperature == 1.0:  # keep the shipped calibration unless asked otherwise
+            temperature = float(shipped.get("temperature", 1.0))
+        evaluation = evaluation or json.loads(ckpt["onnx_metadata"].get("evaluation", "{}"))
+    else:
+        model, ckpt = load_model(model_path)
+        splits = splits_for(ckpt, data)
     if temperature == "fit":
         temperature = _fit_temperature(model, splits.val.images, splits.val.labels)
         print(f"temperature fitted on PublicTest: {temperature:.3f}")
