@@ -87,3 +87,22 @@ def test_cli_models_lists_every_model_with_its_size(capsys):
     assert rows["vgg_fer"]["macs"] == count_flops(create_model("vgg_fer"))
     assert all(r["flops"] == 2 * r["macs"] > 0 for r in rows.values())
     assert main(["models"]) == 0 and "mobile_fer" in capsys.readouterr().out
+
+
+def test_flop_accounting_on_a_model_of_known_count():
+    from ferkit.models import count_macs, training_step_flops
+
+    class OneConv(torch.nn.Module):
+        pretrained_cfg = {"input_size": (1, 10, 10)}
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, padding=1, bias=False)  # 10*10*4 outputs x 9 MACs
+            self.fc = torch.nn.Linear(400, 7)  # 7 x 400 MACs
+
+        def forward(self, x):
+            return self.fc(self.conv(x).flatten(1))
+
+    macs = count_macs(OneConv())
+    assert macs == 10 * 10 * 4 * 9 + 7 * 400
+    assert training_step_flops(macs) == 6 * macs
