@@ -93,10 +93,9 @@ def test_flop_accounting_on_a_model_of_known_count():
     from ferkit.models import count_macs, training_step_flops
 
     class OneConv(torch.nn.Module):
-        pretrained_cfg = {"input_size": (1, 10, 10)}
-
         def __init__(self):
             super().__init__()
+            self.pretrained_cfg = {"input_size": (1, 10, 10)}
             self.conv = torch.nn.Conv2d(1, 4, 3, padding=1, bias=False)  # 10*10*4 outputs x 9 MACs
             self.fc = torch.nn.Linear(400, 7)  # 7 x 400 MACs
 
