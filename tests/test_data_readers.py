@@ -86,10 +86,9 @@ def test_bad_rows_raise_with_file_and_line(tmp_path, faces, row, reason):
         read_csv(path)
     assert "broken.csv, line 3" in str(err.value) and reason in str(err.value)
     # skip mode keeps every good row and records the bad one with its reason
-    with pytest.warns(UserWarning, match="skipped 1 bad rows"):
-        ds = read_csv(path, on_error="skip")
+    ds = read_csv(path, on_error="skip")  # no raw UserWarning: the skips are data, the CLI reports them
     assert len(ds) == 3 and len(ds.skipped) == 1
-    assert ds.skipped[0].where == "line 3" and reason in ds.skipped[0].reason
+    assert ds.skipped[0].where == "broken.csv, line 3" and reason in ds.skipped[0].reason
     np.testing.assert_array_equal(ds.images, images[:3])
 
 
@@ -163,3 +162,46 @@ def test_every_layout_gives_same_arrays(tmp_path):
     for x in (a, b):
         np.testing.assert_array_equal(x.images, images)
         np.testing.assert_array_equal(x.labels, labels)
+
+
+def test_a_gzip_bomb_stops_at_the_limit(tmp_path):
+    import zlib as _zlib
+
+    from ferkit.data import csv_reader
+
+    body = b"emotion,pixels,Usage\n" + b"0" * 50_000_000  # 50 MB of zeros: ~50 KB gzipped
+    c = _zlib.compressobj(9, _zlib.DEFLATED, 31)
+    path = tmp_path / "bomb.csv.gz"
+    path.write_bytes(c.compress(body) + c.flush())
+    assert path.stat().st_size < 200_000
+    with pytest.raises(DataError, match="decompresses past 10,000,000 bytes"):
+        csv_reader.read_bytes(path, max_bytes=10_000_000)
+
+
+def test_millions_of_blank_lines_are_refused_before_allocating(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_bytes(b"emotion,pixels,Usage\n" + b"\n" * 1_200_000)
+    with pytest.raises(DataError, match="more than 1,000,000 lines"):
+        read_csv(path)
+
+
+def test_truncated_gzip_and_cr_only_files(tmp_path, faces):
+    import gzip as _gzip
+
+    images, labels, usage = faces
+    text = csv_text(images[:4], labels[:4], usage[:4])
+    whole = _gzip.compress(text.encode())
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="truncated"):
+        read_csv(cut)
+    mac = write_csv(tmp_path / "mac.csv", text.replace("\n", "\r"))
+    np.testing.assert_array_equal(read_csv(mac).images, images[:4])  # CR-only line ends are read
+
+
+def test_a_header_error_does_not_echo_a_huge_line(tmp_path):
+    path = tmp_path / "one-line.csv"
+    path.write_bytes(b"x," * 100_000)
+    with pytest.raises(DataError) as e:
+        read_csv(path)
+    assert len(str(e.value)) < 800

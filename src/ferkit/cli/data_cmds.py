@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,12 +19,24 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ferplus", help="FER+ fer2013new.csv (default: $FERKIT_FERPLUS, then ../shared/datasets/ferplus)")
 
 
+def skipped_summary(skipped, shown: int = 5) -> str:
+    """Every kind of reason with its count, and the first rows of each: not only the first one."""
+    from collections import Counter
+
+    kinds = Counter(s.reason.split(" (")[0] for s in skipped)
+    lines = [f"warning: skipped {len(skipped)} bad rows or files:"]
+    for reason, n in kinds.most_common():
+        where = [s.where for s in skipped if s.reason.split(" (")[0] == reason][:shown]
+        lines.append(f"  {n} x {reason}: {'; '.join(where)}{' ...' if n > shown else ''}")
+    return "\n".join(lines)
+
+
 def _load(args: argparse.Namespace):
     from ferkit.data import load_fer2013
 
     ds = load_fer2013(args.data, layout=args.layout, on_error=args.on_error, use_cache=not args.no_cache)
     if ds.skipped:
-        print(f"warning: skipped {len(ds.skipped)} bad rows; first: {ds.skipped[0].where}: {ds.skipped[0].reason}")
+        print(skipped_summary(ds.skipped), file=sys.stderr)
     return ds
 
 
