@@ -234,3 +234,42 @@ def test_cli_has_serve():
 
     args = build_parser().parse_args(["serve", "--port", "8123", "--host", "0.0.0.0"])
     assert args.port == 8123 and args.host == "0.0.0.0" and args.func.__name__ == "cmd_serve"
+
+
+def test_https_serves_with_a_certificate_made_for_this_machine(tmp_path):
+    """`ferkit serve --https` on loopback: a self-signed certificate naming 127.0.0.1, and a real TLS round trip."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from ferkit.tls import self_signed
+
+    cert, key = self_signed(tmp_path, ["127.0.0.1", "localhost"])
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "ferkit", "serve", "--port", str(port), "--cert", str(cert), "--key", str(key)]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            try:
+                r = httpx.get(f"https://127.0.0.1:{port}/health", verify=str(cert), timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=10)
+    assert f"https://127.0.0.1:{port}/" in out
+
+
+def test_cert_and_key_go_together(capsys):
+    from ferkit.cli import main
+
+    assert main(["serve", "--cert", "c.pem"]) == 2
+    assert "--cert and --key go together" in capsys.readouterr().err

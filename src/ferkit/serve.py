@@ -261,9 +261,25 @@ def serve(
     allow_origins: list[str] | None = None,
     allowed_hosts: list[str] | None = None,
     docs: bool = False,
+    https: bool = False,
+    cert: str | None = None,
+    key: str | None = None,
 ) -> None:
-    """Run the app with uvicorn until interrupted; slow clients are timed out (keep-alive 5 s)."""
+    """Run the app with uvicorn until interrupted; slow clients are timed out (keep-alive 5 s).
+
+    https: TLS with `cert`/`key`, or a self-signed certificate made for this machine's addresses (kept in the cache
+    folder), and the URLs to open on a phone printed."""
     uvicorn = require("uvicorn", "serve")
     rec = Recognizer.from_file(model, threads) if model else Recognizer.default(threads)
     app = create_app(rec, allow_origins=allow_origins, allowed_hosts=allowed_hosts, docs=docs)
-    uvicorn.run(app, host=host, port=port, timeout_keep_alive=5, log_level="warning")
+    tls = {}
+    if https or cert:
+        from ferkit.data.cache import cache_dir
+        from ferkit.tls import machine_addresses, phone_urls, self_signed
+
+        if not cert:
+            names = sorted({*machine_addresses(), *([host] if host not in ("0.0.0.0", "::") else [])})
+            cert, key = (str(p) for p in self_signed(cache_dir() / "tls", names))
+        tls = {"ssl_certfile": cert, "ssl_keyfile": key}
+        print("open on the phone (same network; accept the self-signed certificate once):", *phone_urls(host, port))
+    uvicorn.run(app, host=host, port=port, timeout_keep_alive=5, log_level="warning", **tls)

@@ -8,7 +8,22 @@ import argparse
 def cmd_serve(args: argparse.Namespace) -> int:
     from ferkit.serve import serve
 
-    serve(args.model, args.host, args.port, args.threads, args.allow_origin, args.allowed_host, args.docs)
+    if bool(args.cert) != bool(args.key):
+        from ferkit.errors import FerkitError
+
+        raise FerkitError("--cert and --key go together (a PEM certificate and its private key)")
+    serve(
+        args.model,
+        args.host,
+        args.port,
+        args.threads,
+        args.allow_origin,
+        args.allowed_host,
+        args.docs,
+        args.https,
+        args.cert,
+        args.key,
+    )
     return 0
 
 
@@ -21,4 +36,9 @@ def add_serve_parser(stages) -> None:
     sv.add_argument("--allow-origin", action="append", metavar="URL", help="allow this web origin (CORS); repeat")
     sv.add_argument("--allowed-host", action="append", metavar="HOST", help="accept only this Host header; repeat")
     sv.add_argument("--docs", action="store_true", help="serve the OpenAPI pages at /docs")
+    sv.add_argument(
+        "--https", action="store_true", help="TLS with a self-signed certificate for this machine (phones need https)"
+    )
+    sv.add_argument("--cert", help="your own PEM certificate (with --key) instead of the self-signed one")
+    sv.add_argument("--key", help="the certificate's PEM private key")
     sv.set_defaults(func=cmd_serve)
