@@ -59,7 +59,7 @@ def file_cases() -> dict[str, tuple[bytes, str]]:
         "dds.png": (b"DDS " + struct.pack("<I", 124) + b"\x00" * 120, "error"),
         "zero-size.png": (_zero_size_png(), "error"),
         "face.png": (png, "ok"),
-        "face16.png": (_png((face.astype(np.uint16) * 257)), "ok"),
+        "face16.png": (_png(face.astype(np.uint16) * 257), "ok"),
         "face.jpg": (jpeg, "ok"),
     }
 
