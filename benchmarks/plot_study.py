@@ -1,0 +1,64 @@
+"""The accuracy-per-CPU-minute figure of docs/RESULTS.md: PublicTest accuracy against training minutes for every
+candidate, from its run folder's metrics (per-epoch val_acc and epoch times) or its committed run.json.
+
+python benchmarks/plot_study.py --run NAME=RUN_DIR [--run ...] [--point NAME=MINUTES,ACC ...] --out docs/figures/x.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+from pathlib import Path
+
+
+def curve(run_dir: Path) -> tuple[list[float], list[float]]:
+    """(cumulative minutes, PublicTest accuracy) per epoch, from the run's log lines (`... val_acc A ... Ns`)."""
+    log = Path(str(run_dir) + ".log")
+    minutes, accs, total = [], [], 0.0
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            m = re.search(r"val_acc ([0-9.]+) .* (\d+)s$", line)
+            if m:
+                total += int(m.group(2)) / 60
+                minutes.append(total)
+                accs.append(float(m.group(1)))
+        return minutes, accs
+    rows = list(csv.DictReader((run_dir / "0-main" / "metrics.csv").open()))
+    accs = [float(r["val_acc"]) for r in rows if r.get("val_acc")]
+    return list(range(1, len(accs) + 1)), accs
+
+
+def main() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR (its .log beside it gives the times)")
+    ap.add_argument("--point", action="append", default=[], help="NAME=MINUTES,ACCURACY (a finished run)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for spec in args.run:
+        name, path = spec.split("=", 1)
+        x, y = curve(Path(path))
+        ax.plot(x, y, marker="o", ms=3, label=name)
+    for spec in args.point:
+        name, xy = spec.split("=", 1)
+        x, y = (float(v) for v in xy.split(","))
+        ax.scatter([x], [y], marker="*", s=120, label=name, zorder=3)
+    ax.set_xlabel("training minutes on the 2-core CPU (wall time, as logged)")
+    ax.set_ylabel("PublicTest accuracy (single crop)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
