@@ -10,13 +10,13 @@ import torch
 from torch import nn
 
 from ferkit.errors import require
-from ferkit.export.onnx import ExportError, WithPreprocess
+from ferkit.export.onnx import ExportError, wrap_for_export
 
 
 def export_coreml(model: nn.Module, path: str | Path, metadata: dict) -> dict:
     ct = require("coremltools", "coreml")
     path = Path(path)
-    wrapped = WithPreprocess(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
+    wrapped = wrap_for_export(model)
     shape = (1, model.pretrained_cfg["input_size"][0], 48, 48)  # the whole face; crops happen inside
     traced = torch.jit.trace(wrapped, torch.zeros(shape))
     mlmodel = ct.convert(

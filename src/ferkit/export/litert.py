@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ferkit.errors import require
-from ferkit.export.onnx import ExportError, WithPreprocess, check_int8_agreement, torch_probabilities
+from ferkit.export.onnx import ExportError, check_int8_agreement, torch_probabilities, wrap_for_export
 from ferkit.export.tflite_runtime import TFLiteModel
 from ferkit.metrics import softmax
 
@@ -48,7 +48,7 @@ def export_tflite(
     litert_torch = require("litert_torch", "export")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = WithPreprocess(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
+    wrapped = wrap_for_export(model)
     quant = None
     if fp16:
         from litert_torch.generative.quantize import quant_recipes

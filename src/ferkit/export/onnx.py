@@ -14,6 +14,7 @@ from ferkit.errors import FerkitError
 from ferkit.faces import FER_EYE_CENTER, FER_EYE_DISTANCE
 from ferkit.hardware import cpu_has_vnni
 from ferkit.metrics import softmax
+from ferkit.models.preprocess import crop_to, to_input
 from ferkit.preprocess import faces_to_input
 
 PARITY_TOL = 1e-4  # max |p_onnx - p_torch| over the parity batch
@@ -28,19 +29,17 @@ class WithPreprocess(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        cfg = model.pretrained_cfg
-        self.model = model
-        self.register_buffer("scale", torch.tensor(float(cfg["scale"])))
-        self.register_buffer("mean", torch.tensor(cfg["mean"], dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(cfg["std"], dtype=torch.float32).view(1, -1, 1, 1))
-        self.crop = int(cfg["input_size"][-1])  # models trained on crops see the centre of the 48 px face
+        self.model, self.cfg = model, dict(model.pretrained_cfg)
+        self.crop = int(self.cfg["input_size"][-1])  # models trained on crops see the centre of the 48 px face
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:  # (N, 1, 48, 48) float32 0..255 -> (N, 7)
-        x = (faces * self.scale - self.mean) / self.std
-        if self.crop < x.shape[-1]:
-            o = (x.shape[-1] - self.crop) // 2
-            x = x[:, :, o : o + self.crop, o : o + self.crop]
-        return self.model(x)
+        # The same normalisation and centre crop as training and evaluation (ferkit.models.preprocess)
+        return self.model(crop_to(to_input(faces, self.cfg, channels_last=False), self.crop))
+
+
+def wrap_for_export(model: nn.Module) -> WithPreprocess:
+    """The fp32, NCHW, eval-mode model behind its preprocessing: what every export format traces."""
+    return WithPreprocess(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
 
 
 def contract(model: nn.Module, temperature: float = 1.0, face_margin: float = 1.0) -> dict:
@@ -76,7 +75,7 @@ def contract(model: nn.Module, temperature: float = 1.0, face_margin: float = 1.
 @torch.no_grad()
 def torch_probabilities(model: nn.Module, faces: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """(N, 48, 48) uint8 -> (N, 7) probabilities from the fp32 torch model."""
-    wrapped = WithPreprocess(model.float().eval().to(memory_format=torch.contiguous_format))
+    wrapped = wrap_for_export(model)
     logits = wrapped(torch.from_numpy(faces_to_input(faces))).numpy()
     return softmax(logits.astype(np.float64), temperature)
 
@@ -87,7 +86,7 @@ def export_onnx(model: nn.Module, path: str | Path, metadata: dict, parity_faces
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = WithPreprocess(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
+    wrapped = wrap_for_export(model)
     dummy = torch.zeros(2, model.pretrained_cfg["input_size"][0], 48, 48)
     tmp = path.with_suffix(".tmp.onnx")
     torch.onnx.export(

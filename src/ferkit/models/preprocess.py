@@ -7,7 +7,7 @@ import torch
 
 
 def to_input(x_u8: torch.Tensor, cfg: dict, channels_last: bool) -> torch.Tensor:
-    """(B, 1, 48, 48) uint8 -> float32 normalised by the model's own contract (scale, mean, std)."""
+    """(B, 1, 48, 48) uint8 (or float gray levels 0..255) -> float32 normalised by the model's own contract."""
     x = x_u8.float() * cfg["scale"]
     mean = torch.tensor(cfg["mean"], device=x.device).view(1, -1, 1, 1)
     std = torch.tensor(cfg["std"], device=x.device).view(1, -1, 1, 1)
