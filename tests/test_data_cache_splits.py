@@ -140,3 +140,26 @@ def test_a_truncated_cache_file_is_parsed_again(fer_csv):
     npz.write_bytes(npz.read_bytes()[:100])
     again = load_fer2013(fer_csv)
     assert (again.images == first.images).all()
+
+
+def test_a_folder_image_rewritten_with_the_same_size_is_not_served_stale(tmp_path):
+    import os
+
+    import numpy as np
+    from conftest import make_faces, write_folder
+
+    from ferkit.data import load_fer2013
+
+    images, labels, usage = make_faces(14, seed=2)
+    root = write_folder(tmp_path / "folder", images, labels, usage, ext=".bmp")  # BMP: same size whatever pixels
+    first = load_fer2013(root)
+    victim = sorted(root.rglob("*.bmp"))[0]
+    size = victim.stat().st_size
+    import cv2
+
+    cv2.imwrite(str(victim), 255 - cv2.imread(str(victim), cv2.IMREAD_GRAYSCALE))
+    assert victim.stat().st_size == size
+    st = victim.stat()
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    again = load_fer2013(root)
+    assert not np.array_equal(first.images, again.images)

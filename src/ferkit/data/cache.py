@@ -46,10 +46,12 @@ def _content_hash(source: Path) -> str:
             for chunk in iter(lambda: f.read(1 << 22), b""):
                 h.update(chunk)
         return h.hexdigest()
-    # A folder is named by the names and sizes of its files: re-hashing 35k JPEGs would defeat the cache.
+    # A folder is named by its files' names, sizes and modification times (re-hashing 35k JPEGs would defeat the
+    # cache): an image rewritten with the same size has a new mtime, so it is never served from the old cache.
     for f in sorted(source.rglob("*")):
         if f.is_file():
-            h.update(f"{f.relative_to(source)}:{f.stat().st_size}\n".encode())
+            st = f.stat()
+            h.update(f"{f.relative_to(source)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
