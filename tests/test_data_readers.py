@@ -144,13 +144,14 @@ def test_image_folder_bad_files(tmp_path, faces):
     (root / "train" / "angry" / "Training_broken.jpg").write_bytes(b"not an image at all")
     (root / "train" / "happy").mkdir(exist_ok=True)
     cv2.imwrite(str(root / "train" / "happy" / "Training_wide.png"), np.zeros((48, 60), np.uint8))
-    (root / "train" / "happy" / "notes.txt").write_text("ignored: not an image extension")
+    (root / "train" / "happy" / "notes.txt").write_text("left out, and counted: not an image extension")
     with pytest.raises(DataError, match="Training_broken.jpg: not a readable image"):
         read_folder(root)
     ds = read_folder(root, on_error="skip")
     assert len(ds) == 10
     reasons = sorted(s.reason for s in ds.skipped)
-    assert reasons[0] == "not a readable image" and reasons[1].startswith("odd-sized image 60x48")
+    assert reasons[0] == "not a readable image" and reasons[1] == "not an image file (.txt)"
+    assert reasons[2].startswith("odd-sized image 60x48")
 
 
 def test_every_layout_gives_same_arrays(tmp_path):
@@ -205,3 +206,23 @@ def test_a_header_error_does_not_echo_a_huge_line(tmp_path):
     with pytest.raises(DataError) as e:
         read_csv(path)
     assert len(str(e.value)) < 800
+
+
+def test_folder_read_counts_what_it_leaves_out(tmp_path):
+    images, labels, usage = make_faces(14, seed=1)
+    root = write_folder(tmp_path / "f", images, labels, usage)
+    happy = root / "train" / "happy"
+    (root / "train" / "smug").mkdir()  # no such class
+    (happy / "nested").mkdir()
+    (happy / "notes.txt").write_text("x")
+    (happy / "gone.png").symlink_to(tmp_path / "missing.png")
+    (happy / "loop.png").symlink_to(happy / "loop.png")
+    ds = read_folder(root)
+    reasons = sorted(s.reason.split(" (")[0] for s in ds.skipped)
+    assert len(ds) == 14 and reasons == [
+        "dangling or looping link",
+        "dangling or looping link",
+        "folder names no FER2013 class",
+        "folder nested in a class folder",
+        "not an image file",
+    ]

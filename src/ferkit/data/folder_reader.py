@@ -38,15 +38,34 @@ def _usage_of(path: Path, part: str) -> str:
     return prefix if prefix in USAGES else _FOLDER_USAGE[part]
 
 
-def list_image_files(root: Path) -> list[tuple[Path, int, str]]:
-    """(file, label, usage) for every image, in a stable order: train then test, class, name."""
+def list_image_files(root: Path, left_out: list[SkippedRow] | None = None) -> list[tuple[Path, int, str]]:
+    """(file, label, usage) for every image, in a stable order: train then test, class, name.
+
+    What is not read is counted in left_out, with the reason: folders that name no class, folders nested in a class
+    folder, dangling or looping links, files that are not images."""
     files = []
+    note = left_out.append if left_out is not None else (lambda s: None)
     for part in _FOLDER_USAGE:
         if not (root / part).is_dir():
             continue
+        known = {d for _, d in _class_dirs(root / part)}
+        for d in sorted(p for p in (root / part).iterdir() if p.is_dir() and p not in known):
+            note(
+                SkippedRow(
+                    str(d), "folder names no FER2013 class (angry, disgust, fear, happy, sad, surprise, neutral)"
+                )
+            )
         for label, d in _class_dirs(root / part):
             for f in sorted(d.iterdir()):
-                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_EXTENSIONS:
+                if f.name.startswith("."):
+                    continue
+                if f.is_symlink() and not f.exists():
+                    note(SkippedRow(str(f), "dangling or looping link"))
+                elif f.is_dir():
+                    note(SkippedRow(str(f), "folder nested in a class folder (not searched)"))
+                elif f.suffix.lower() not in IMAGE_EXTENSIONS:
+                    note(SkippedRow(str(f), f"not an image file ({f.suffix or 'no extension'})"))
+                elif f.is_file():
                     files.append((f, label, _usage_of(f, part)))
     return files
 
@@ -76,7 +95,8 @@ def read_folder(root: str | Path, on_error: str = "raise") -> FERDataset:
     root = Path(root)
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-    files = list_image_files(root)
+    left_out: list[SkippedRow] = []
+    files = list_image_files(root, left_out)
     if not files:
         raise DataError(f"{root}: no images found under train/<class>/ or test/<class>/")
     faces: list[np.ndarray | str] = []
@@ -85,7 +105,7 @@ def read_folder(root: str | Path, on_error: str = "raise") -> FERDataset:
         for face in pool.map(load_face, (f for f, _, _ in files), chunksize=64):
             faces.append(face)
             adv()
-    keep, skipped = [], []
+    keep, skipped = [], list(left_out)
     for i, ((path, _, _), face) in enumerate(zip(files, faces, strict=True)):
         if isinstance(face, str):
             if on_error == "raise":
