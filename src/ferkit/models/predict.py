@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -88,3 +90,77 @@ def record_predictions(model_path, out, data: str | None = None, commit: str | N
         "recipe": recipe,
     }
     return write_run(out, logits, info, split_rows(splits))
+
+
+def read_metrics(phase_dir: Path) -> list[dict]:
+    """Per-epoch rows of a phase's metrics.csv (Lightning logs train and val on separate rows)."""
+    import csv
+
+    # metrics.N.csv are the parts written before each resume, oldest first; metrics.csv is the latest.
+    parts = [*sorted(phase_dir.glob("metrics.*.csv"), key=lambda p: int(p.suffixes[0][1:])), phase_dir / "metrics.csv"]
+    by_epoch: dict[int, dict] = {}
+    for path in (p for p in parts if p.exists()):
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                if row.get("epoch"):
+                    merged = by_epoch.setdefault(int(row["epoch"]), {"epoch": row["epoch"]})
+                    merged.update({k: v for k, v in row.items() if v not in ("", None)})
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def ensemble_of_models(paths: list[str], images: np.ndarray, precision: str, tta) -> np.ndarray:
+    """Log of the members' mean probability: an ensemble averages probabilities, then reads the argmax."""
+    from ferkit.metrics import softmax
+    from ferkit.models.checkpoint import load_model
+    from ferkit.models.predict import predict_logits
+
+    probs = [
+        softmax(predict_logits(load_model(p)[0], images, precision=precision, tta=tta).astype(np.float64))
+        for p in paths
+    ]
+    return np.log(np.clip(np.mean(probs, axis=0), 1e-12, None))
+
+
+def evaluate_models(
+    models: list[str],
+    split: str = "val",
+    protocol: str | None = None,
+    data: str | None = None,
+    tta: str | None = None,
+    precision: str = "32-true",
+    out: str | None = None,
+) -> tuple[dict, Path, str]:
+    """One model or an ensemble (mean probability) on PublicTest (`val`) or PrivateTest (`test`): the report with
+    its "unseen" figure, report.json / report.md, the confusion matrix and the training curves in `out`.
+    Returns (report, out folder, the Markdown text)."""
+    from ferkit import plots
+    from ferkit.data import load_fer2013, make_splits
+    from ferkit.data.quality import unseen_mask
+    from ferkit.metrics import classification_report, report_markdown, subset_summary
+    from ferkit.models.checkpoint import load_model
+
+    _, ckpt = load_model(models[0])
+    config = ckpt.get("config", {})
+    protocol = protocol or config.get("split", "official")
+    splits = make_splits(load_fer2013(data or config.get("data")), protocol, seed=config.get("seed", 42))
+    part = {"val": splits.val, "test": splits.test}[split]
+    official = {"val": "PublicTest", "test": "PrivateTest"}
+    usage = official[split] if protocol == "official" else f"{protocol} {split}"
+    logits = ensemble_of_models(models, part.images, precision, tta or False)
+    report = classification_report(logits, part.labels)
+    report["unseen"] = subset_summary(logits, part.labels, unseen_mask(part.images, splits.train.images))
+    report.update({"models": models, "protocol": protocol, "split": split, "usage": usage, "tta": tta})
+    run_dir = Path(models[0]).parent
+    name = f"eval-{split}{'-' + tta if tta else ''}{'-ensemble' if len(models) > 1 else ''}"
+    folder = Path(out or run_dir / name)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(report, indent=2))
+    who = run_dir.name if len(models) == 1 else f"ensemble of {len(models)}"
+    title = f"{who}: {usage}{f' ({tta} TTA)' if tta else ''}"
+    text = report_markdown(report, title)
+    (folder / "report.md").write_text(text)
+    plots.confusion_matrix(np.asarray(report["confusion"]), folder / "confusion.png", title)
+    phases = [(d.name.split("-", 1)[-1], read_metrics(d)) for d in sorted(run_dir.glob("[0-9]*-*")) if d.is_dir()]
+    if len(models) == 1 and any(rows for _, rows in phases):
+        plots.training_curves(phases, folder / "training_curves.png")
+    return report, folder, text

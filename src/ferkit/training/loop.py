@@ -330,3 +330,24 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> None:
             f"the recipe a {cfg.model} {cfg.model_args}"
         )
     model.load_state_dict(start["state_dict"])
+
+
+def run_recipe(cfg: TrainConfig, run_dir: Path | None = None) -> tuple[dict, Path]:
+    """A resolved recipe end to end: its data (FER+ votes joined when it mixes them in), splits, soft targets, the
+    `limit` of smoke runs, the run folder with its config.yaml, then `train`. Rerunning resumes."""
+    from ferkit.data import join_ferplus, load_fer2013, locate_ferplus, make_splits, read_ferplus
+
+    yaml = __import__("yaml")
+    ds = load_fer2013(cfg.data)
+    if cfg.ferplus_weight > 0 and ds.votes is None:
+        ds = join_ferplus(ds, read_ferplus(locate_ferplus(cfg.ferplus)))
+    splits = make_splits(ds, cfg.split, seed=cfg.seed)
+    targets = soft_targets(cfg, splits)
+    if cfg.limit:
+        first = slice(0, cfg.limit)
+        splits.train, splits.val, splits.test = (p.select(first) for p in (splits.train, splits.val, splits.test))
+        targets = None if targets is None else targets[first]
+    run_dir = run_dir or Path(cfg.out) / f"{cfg.name}-{cfg.split}-s{cfg.seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return train(cfg, splits, run_dir, targets), run_dir
