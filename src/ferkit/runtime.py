@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -10,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ferkit.errors import FerkitError
+from ferkit.contract import ModelFileError, parse_contract
 from ferkit.faces import Detection, FaceDetector, align_face
 from ferkit.metrics import softmax
-from ferkit.preprocess import FACE_SIZE, ImageError, faces_to_input, load_image, resize_face, to_gray
+from ferkit.preprocess import ImageError, faces_to_input, load_image, resize_face, to_gray
 
 # Images this small are face crops already (FER2013 is 48x48): they are classified without detection.
 CROP_MAX_SIDE = 64
@@ -22,41 +21,6 @@ DEFAULT_MODEL = "ferkit_default.onnx"
 LOGIT_BATCH = 256  # faces per ONNX Runtime call
 # Keys every ferkit ONNX file carries in its metadata_props; nothing is inferred from the file name.
 REQUIRED_METADATA = ("ferkit_contract",)
-
-
-class ModelFileError(FerkitError, ValueError):
-    """A model file that cannot be loaded or lacks ferkit's metadata."""
-
-
-def validate_contract(session, text: str, path: Path) -> dict:
-    """The model's contract, checked against the graph itself at load time: a model that would fail on every
-    predict (or answer NaN) is refused here, with the reason, instead of loading and failing later."""
-    try:
-        contract = json.loads(text)
-    except ValueError as e:
-        raise ModelFileError(f"{path}: its ferkit_contract metadata is not JSON ({e})") from None
-    if not isinstance(contract, dict):
-        raise ModelFileError(f"{path}: its ferkit_contract metadata is not a JSON object")
-    labels = contract.get("labels")
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
-        raise ModelFileError(f"{path}: the contract's labels must be a list of names, got {labels!r:.100}")
-    temperature = contract.get("temperature", 1.0)
-    if not isinstance(temperature, (int, float)) or not 0 < float(temperature) < 1e6:
-        raise ModelFileError(f"{path}: the contract's temperature must be a positive number, got {temperature!r}")
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) < 1:
-        raise ModelFileError(
-            f"{path}: expected one input and one output, the graph has {len(inputs)} and {len(outputs)}"
-        )
-    shape = list(inputs[0].shape)
-    if len(shape) != 4 or shape[1:] != [1, FACE_SIZE, FACE_SIZE]:
-        raise ModelFileError(
-            f"{path}: the graph takes {shape}; ferkit models take (N, 1, {FACE_SIZE}, {FACE_SIZE}) gray faces"
-        )
-    out_shape = list(outputs[0].shape)
-    if len(out_shape) != 2 or out_shape[1] != len(labels):
-        raise ModelFileError(f"{path}: the graph outputs {out_shape} but the contract names {len(labels)} labels")
-    return contract
 
 
 @dataclass
@@ -113,7 +77,7 @@ class Recognizer:
             raise ModelFileError(
                 f"{path}: not a ferkit model (metadata lacks {', '.join(missing)}); export it with ferkit"
             )
-        return cls(session, validate_contract(session, meta["ferkit_contract"], path), meta, str(path))
+        return cls(session, parse_contract(session, meta["ferkit_contract"], path), meta, str(path))
 
     @classmethod
     def default(cls, threads: int | None = None) -> Recognizer:

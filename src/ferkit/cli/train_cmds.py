@@ -53,9 +53,7 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ferkit.models.predict import evaluate_models
 
-    _, out, text = evaluate_models(
-        args.model, args.split, args.protocol, args.data, args.tta, args.precision, args.out
-    )
+    _, out, text = evaluate_models(args.model, args.split, args.protocol, args.data, args.tta, args.precision, args.out)
     print(text)
     print(f"wrote {out}")
     return 0

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import ferkit
+from ferkit.contract import build_contract
 from ferkit.errors import FerkitError
-from ferkit.faces import FER_EYE_CENTER, FER_EYE_DISTANCE
 from ferkit.hardware import cpu_has_vnni
 from ferkit.metrics import softmax
 from ferkit.models.preprocess import crop_to, to_input
@@ -43,33 +43,8 @@ def wrap_for_export(model: nn.Module) -> WithPreprocess:
 
 
 def contract(model: nn.Module, temperature: float = 1.0, face_margin: float = 1.0) -> dict:
-    """Everything a runtime needs to use the model, stored in the file itself."""
-    cfg = model.pretrained_cfg
-    c, h, w = cfg["input_size"][0], 48, 48  # exported models take the whole 48 px face
-    return {
-        "labels": list(cfg["labels"]),
-        "input": {
-            "name": "faces",
-            "shape": ["N", c, h, w],
-            "dtype": "float32",
-            "layout": "NCHW",
-            "values": "gray levels 0..255 (BT.601 luma) of a face aligned as FER2013",
-        },
-        "normalization": {
-            "scale": float(cfg["scale"]),
-            "mean": list(cfg["mean"]),
-            "std": list(cfg["std"]),
-            "where": "inside the model: feed raw gray levels",
-        },
-        "output": {
-            "name": "logits",
-            "shape": ["N", len(cfg["labels"])],
-            "probabilities": "softmax(logits / temperature)",
-        },
-        "temperature": float(temperature),
-        "face_margin": float(face_margin),
-        "face_alignment": {"eye_distance_px": FER_EYE_DISTANCE, "eye_center_px": list(FER_EYE_CENTER), "size": h},
-    }
+    """The contract of a torch model (ferkit.contract.build_contract of its pretrained_cfg)."""
+    return build_contract(model.pretrained_cfg, temperature, face_margin)
 
 
 @torch.no_grad()
