@@ -107,3 +107,24 @@ def test_bundle_replaces_the_default_only_when_it_is_better_on_publictest(traine
     assert main(args) == 2  # the same model again is no improvement
     assert "not above the bundled model's" in capsys.readouterr().err
     assert main([*args, "--force"]) == 0
+
+
+def test_bundle_remeasures_an_onnx_in_place_and_writes_phone_files(trained, tmp_path, capsys):
+    """`ferkit bundle MODEL.onnx --phone`: no checkpoint; metadata, card and phone files from the ONNX file alone."""
+    from ferkit.runtime import Recognizer
+
+    ckpt, _, _ = trained
+    data = str(ckpt.parent / "fer2013.csv")
+    onnx_path = tmp_path / "weights" / "m.onnx"
+    assert main(["export", str(ckpt), "--out", str(onnx_path)]) == 0
+    card, golden = tmp_path / "CARD.md", tmp_path / "tests" / "golden" / "g.json"
+    golden.parent.mkdir(parents=True)
+    args = ["bundle", str(onnx_path), "--data", data, "--card", str(card), "--golden", str(golden), "--phone"]
+    assert main(args) == 0
+    meta = Recognizer.from_file(onnx_path).metadata
+    phone = json.loads(meta["phone_files"])
+    assert [r["format"] for r in phone] == ["tflite-int8"] and phone[0]["top1_agreement_privatetest"] >= 0.99
+    assert (onnx_path.parent / phone[0]["file"]).is_file() and (onnx_path.parent / phone[0]["sidecar"]).is_file()
+    text = card.read_text()
+    assert "## Phone files" in text and phone[0]["file"] in text and "unseen" in text
+    assert json.loads(meta["evaluation"])["PrivateTest"]["unseen"]["n"] > 0

@@ -57,8 +57,9 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     model_path = Path(args.model)
     golden = Path(args.golden) if Path(args.golden).parent.parent.is_dir() else None  # in a source checkout
     command = f"ferkit bundle {model_path.as_posix() if not model_path.is_absolute() else model_path.name}"
+    command += " --phone" if args.phone else ""
     if model_path.suffix == ".onnx":
-        card = remeasure(model_path, args.data, Path(args.card), golden, command)
+        card = remeasure(model_path, args.data, Path(args.card), golden, command, phone=args.phone)
     else:
         card = bundle_checkpoint(
             model_path, Path(args.package_dir), args.data, Path(args.card), golden, command, args.margin, args.force
@@ -98,5 +99,6 @@ def add_export_parsers(stages) -> None:
     bd.add_argument("--package-dir", default=str(Path(__file__).resolve().parents[1] / "weights"))
     bd.add_argument("--card", default="docs/MODEL_CARD.md")
     bd.add_argument("--golden", default="tests/golden/default_model.json", help="golden outputs to re-pin")
+    bd.add_argument("--phone", action="store_true", help="also write and measure the drop-in phone files (.onnx only)")
     bd.add_argument("--force", action="store_true", help="replace the default even if it scores higher on PublicTest")
     bd.set_defaults(func=cmd_bundle)
