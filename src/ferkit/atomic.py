@@ -24,7 +24,8 @@ def write_atomically(path: Path, write) -> None:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
+        os.close(fd)  # reopened by name (the file mkstemp just made, ours alone): writers see a real path
+        with tmp.open("wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
