@@ -102,15 +102,9 @@ def _describe(path: Path) -> str:
 
 
 def default_ferplus_locations() -> list[Path]:
-    from ferkit.data.source import project_root
+    from ferkit.data.source import shared_places
 
-    places = []
-    root = project_root()
-    if root is not None:
-        places.append(root.parent / "shared" / "datasets" / "ferplus")
-    places.append(Path.cwd().parent / "shared" / "datasets" / "ferplus")
-    places.append(cache.cache_dir() / "ferplus")
-    return list(dict.fromkeys(places))
+    return shared_places("ferplus")
 
 
 def locate_ferplus(path: str | Path | None = None) -> Path:

@@ -32,15 +32,21 @@ def project_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
-def default_locations() -> list[Path]:
-    """Where FER2013 is looked for when neither --data nor FERKIT_DATA says."""
+def shared_places(name: str) -> list[Path]:
+    """A data set's default places: ../shared/datasets/<name> beside the checkout and the working folder, then the
+    cache folder."""
     places = []
     root = project_root()
     if root is not None:
-        places.append(root.parent / "shared" / "datasets" / "fer2013")
-    places.append(Path.cwd().parent / "shared" / "datasets" / "fer2013")
-    places.append(cache.cache_dir() / "fer2013")
+        places.append(root.parent / "shared" / "datasets" / name)
+    places.append(Path.cwd().parent / "shared" / "datasets" / name)
+    places.append(cache.cache_dir() / name)
     return list(dict.fromkeys(places))
+
+
+def default_locations() -> list[Path]:
+    """Where FER2013 is looked for when neither --data nor FERKIT_DATA says."""
+    return shared_places("fer2013")
 
 
 def locate(data: str | Path | None = None) -> Path:
