@@ -35,26 +35,38 @@ def expand_inputs(items: list[str]) -> list[Path]:
     return out
 
 
-def video_frames(path: Path, every: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, BGR frame) for every `every`-th frame."""
+def _captured(source: str | Path | int, every: int) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(frame index, seconds, BGR frame) for every `every`-th frame of a video file or a camera (an int index):
+    files give each frame's own timestamp (CAP_PROP_POS_MSEC), a camera the monotonic clock since its first frame.
+    The one capture loop behind video_frames and timed_frames."""
+    import time
+
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
+    if every < 1:
+        raise FerkitError(f"every must be a positive integer, got {every}")
+    camera = isinstance(source, int)
+    cap = cv2.VideoCapture(source if camera else str(source))
     if not cap.isOpened():
-        raise FerkitError(f"{path}: cannot open the video")
+        raise FerkitError(f"{source}: cannot open the {'camera' if camera else 'video'}")
+    start, index, last = time.monotonic(), 0, -1.0
     try:
-        index = 0
-        while True:
-            ok = cap.grab()
-            if not ok:
-                break
+        while cap.grab():
             if index % every == 0:
                 ok, frame = cap.retrieve()
                 if ok:
-                    yield index, frame
+                    t = time.monotonic() - start if camera else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                    last = t = max(t, last)  # a container's timestamps never go back for the tracker
+                    yield index, t, frame
             index += 1
     finally:
         cap.release()
+
+
+def video_frames(path: Path, every: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, BGR frame) for every `every`-th frame."""
+    for index, _, frame in _captured(path, every):
+        yield index, frame
 
 
 def work_units(files: list[Path], every: int) -> int:
@@ -70,15 +82,6 @@ def work_units(files: list[Path], every: int) -> int:
         else:
             total += 1
     return total
-
-
-def frames_of(files: list[Path], every: int) -> Iterator[tuple[Path, int | None, object]]:
-    for f in files:
-        if f.suffix.lower() in VIDEO_EXT:
-            for index, frame in video_frames(f, every):
-                yield f, index, frame
-        else:
-            yield f, None, f
 
 
 def annotate(image, faces, out: Path) -> None:
@@ -203,29 +206,7 @@ def score_file(rec, path: Path, target: str, every: int) -> list[dict]:
 
 
 def timed_frames(source: str | Path | int, every: int = 1) -> Iterator[tuple[float, np.ndarray]]:
-    """(seconds, BGR frame) for every `every`-th frame of a video file or a camera (an int index).
-
-    Files: the time is the frame's own presentation timestamp (CAP_PROP_POS_MSEC), so variable frame rates score
-    right; a camera: seconds since the first frame, by the monotonic clock."""
-    import time
-
-    import cv2
-
-    if every < 1:
-        raise FerkitError(f"every must be a positive integer, got {every}")
-    camera = isinstance(source, int)
-    cap = cv2.VideoCapture(source if camera else str(source))
-    if not cap.isOpened():
-        raise FerkitError(f"{source}: cannot open the {'camera' if camera else 'video'}")
-    start, index, last = time.monotonic(), 0, -1.0
-    try:
-        while cap.grab():
-            if index % every == 0:
-                ok, frame = cap.retrieve()
-                if ok:
-                    t = time.monotonic() - start if camera else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                    last = t = max(t, last)  # a container's timestamps never go back for the tracker
-                    yield t, frame
-            index += 1
-    finally:
-        cap.release()
+    """(seconds, BGR frame) for every `every`-th frame of a video file or a camera (an int index): phone videos have
+    variable frame rates, so a file's time is each frame's own presentation timestamp."""
+    for _, t, frame in _captured(source, every):
+        yield t, frame

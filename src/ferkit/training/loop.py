@@ -335,9 +335,10 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> None:
 def run_recipe(cfg: TrainConfig, run_dir: Path | None = None) -> tuple[dict, Path]:
     """A resolved recipe end to end: its data (FER+ votes joined when it mixes them in), splits, soft targets, the
     `limit` of smoke runs, the run folder with its config.yaml, then `train`. Rerunning resumes."""
+    import yaml
+
     from ferkit.data import join_ferplus, load_fer2013, locate_ferplus, make_splits, read_ferplus
 
-    yaml = __import__("yaml")
     ds = load_fer2013(cfg.data)
     if cfg.ferplus_weight > 0 and ds.votes is None:
         ds = join_ferplus(ds, read_ferplus(locate_ferplus(cfg.ferplus)))
