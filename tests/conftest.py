@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +179,52 @@ def trained(tmp_path_factory):
         ckpt,
     )
     return ckpt, model, images
+
+
+# Helpers shared by several test files (imported as `from conftest import ...`).
+
+BLOCK_TORCH = textwrap.dedent(
+    """
+    import sys
+    class _Block:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch.") or name in ("lightning", "pytorch_lightning"):
+                raise ModuleNotFoundError(f"torch is blocked in this test ({name})", name=name)
+    sys.meta_path.insert(0, _Block())
+    """
+)
+
+
+def run_blocked(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True, text=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(*args: str, scheme: str = "http", verify: bool | object = True) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `ferkit serve` on a free loopback port (uvicorn, not the test client): yields its base URL and the
+    process; on exit it is stopped and its stdout/stderr are left in `proc.out` / `proc.err`."""
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "ferkit", "serve", "--port", str(port), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"{scheme}://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/health", verify=verify, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError(f"ferkit serve did not come up on {url}")
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.out, proc.err = proc.communicate(timeout=15)

@@ -52,7 +52,7 @@ def test_unknown_recipe_and_cli_errors(capsys):
 
 
 def test_train_without_torch_names_the_extra():
-    from test_layers import run_blocked
+    from conftest import run_blocked
 
     r = run_blocked(
         """

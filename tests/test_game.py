@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from test_layers import run_blocked
+from conftest import run_blocked
 
 from ferkit.cli import main
 from ferkit.game import ScoreTracker, expression_score, iou

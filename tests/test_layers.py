@@ -4,20 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-BLOCK_TORCH = textwrap.dedent(
-    """
-    import sys
-    class _Block:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch.") or name in ("lightning", "pytorch_lightning"):
-                raise ModuleNotFoundError(f"torch is blocked in this test ({name})", name=name)
-    sys.meta_path.insert(0, _Block())
-    """
-)
-
-
-def run_blocked(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True, text=True)
+from conftest import run_blocked
 
 
 def test_base_package_imports_without_torch():

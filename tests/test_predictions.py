@@ -157,7 +157,7 @@ def run_splits(ckpt) -> dict[str, np.ndarray]:
 
 def test_record_predictions_of_an_onnx_model_without_torch(tiny_onnx, tmp_path):
     """A bundled model's checkpoint is gone: its prediction file comes from the ONNX file, torch blocked."""
-    from test_layers import run_blocked
+    from conftest import run_blocked
 
     images, labels, usage = make_faces(35, seed=6)
     fer = write_csv(tmp_path / "fer2013.csv", csv_text(images, labels, usage))

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_faces
-from test_layers import run_blocked
+from conftest import make_faces, run_blocked
 
 from ferkit.errors import FerkitError
 from ferkit.export.onnx import torch_probabilities

@@ -1,13 +1,15 @@
 """The HTTP API and web page (`ferkit serve`) on the bundled model: predict, score with sessions, bad input."""
 
 import json
+import socket
+import ssl
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import make_faces
-from test_layers import run_blocked
+from conftest import make_faces, run_blocked, served
 
 from ferkit.runtime import Recognizer
 from ferkit.serve import Sessions, UnknownSession, create_app
@@ -238,34 +240,47 @@ def test_cli_has_serve():
 
 def test_https_serves_with_a_certificate_made_for_this_machine(tmp_path):
     """`ferkit serve --https` on loopback: a self-signed certificate naming 127.0.0.1, and a real TLS round trip."""
-    import socket
-    import subprocess
-    import sys
-    import time
-
     import httpx
 
     from ferkit.tls import self_signed
 
     cert, key = self_signed(tmp_path, ["127.0.0.1", "localhost"])
     assert oct(key.stat().st_mode & 0o777) == "0o600"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "ferkit", "serve", "--port", str(port), "--cert", str(cert), "--key", str(key)]
-    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        for _ in range(100):
-            try:
-                r = httpx.get(f"https://127.0.0.1:{port}/health", verify=str(cert), timeout=2)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    trust = ssl.create_default_context(cafile=str(cert))
+    with served("--cert", str(cert), "--key", str(key), scheme="https", verify=trust) as (url, server):
+        r = httpx.get(f"{url}/health", verify=trust, timeout=5)
         assert r.status_code == 200 and r.json()["status"] == "ok"
-    finally:
-        server.terminate()
-        out, _ = server.communicate(timeout=10)
-    assert f"https://127.0.0.1:{port}/" in out
+    assert f"{url}/" in server.out
+
+
+def _raw_request(url: str, head: bytes, body: bytes) -> socket.socket:
+    """A hand-made HTTP request on a raw socket: only the first part of the body it announces is sent."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(head + body)
+    return sock
+
+
+def test_stalled_bodies_get_408_and_disconnects_leave_no_traceback(photo):
+    """A client that announces 100 kB and sends 10 bytes is answered 408 once --body-timeout passes (it does not
+    hold the connection for good); one that hangs up mid-body costs nothing: no traceback, the server serves on."""
+    import httpx
+
+    head = b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+    with served("--body-timeout", "1") as (url, server):
+        sock = _raw_request(url, head, b"0123456789")
+        t0 = time.monotonic()
+        reply = sock.recv(4096).decode("latin-1")
+        waited = time.monotonic() - t0
+        sock.close()
+        assert reply.startswith("HTTP/1.1 408"), reply[:200]
+        assert "did not arrive in time" in reply and 0.5 < waited < 8
+        for _ in range(3):  # hang up mid-body
+            _raw_request(url, head, b"x" * 5000).close()
+        time.sleep(0.5)
+        r = httpx.post(f"{url}/predict", content=Path(photo).read_bytes(), timeout=30)
+        assert r.status_code == 200 and len(r.json()["faces"]) == 1
+    assert "Traceback" not in server.err and "Exception in ASGI" not in server.err, server.err[-2000:]
 
 
 def test_cert_and_key_go_together(capsys):

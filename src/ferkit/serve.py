@@ -25,6 +25,7 @@ type or transfer encoding (nothing beyond the limit is read or spooled). Inferen
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, and `Request` is imported
 # inside create_app (fastapi is an optional extra), so they must be evaluated where they are written.
 
+import asyncio
 import secrets
 import threading
 import time
@@ -41,6 +42,10 @@ MAX_BYTES = 20 * 1024 * 1024  # a phone photo is a few MB; the pixel-count guard
 MAX_SESSIONS = 1024  # trackers kept, least recently used dropped first
 SESSION_TTL_S = 600.0  # a session unused this long is gone
 MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and headers around the file
+# A client that stalls mid-body holds a connection and a buffer: each chunk must come within BODY_IDLE_S and the
+# whole body within body_timeout_s (20 MB at 2 Mbit/s, a slow phone link, is ~80 s), else 408.
+BODY_IDLE_S = 10.0
+BODY_TIMEOUT_S = 120.0
 
 
 class UnknownSession(FerkitError, KeyError):
@@ -92,16 +97,32 @@ class Sessions:
         return len(self._trackers)
 
 
-async def _bounded_body(request: Any, limit: int) -> bytes:
+async def _bounded_body(request: Any, limit: int, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
     """The whole body, counted as it streams: past `limit` bytes the request is refused before reading further,
-    whatever its Content-Length says (or does not say: chunked uploads) and whatever its type."""
+    whatever its Content-Length says (or does not say: chunked uploads) and whatever its type. A body that stalls
+    (no bytes for BODY_IDLE_S) or trickles (not complete within `timeout_s`) is refused with 408."""
     from fastapi import HTTPException
+    from starlette.requests import ClientDisconnect
 
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"the body is {int(declared):,} bytes; the limit is {limit:,}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    chunks, size, stream = [], 0, request.stream().__aiter__()
+    while True:
+        wait = min(BODY_IDLE_S, deadline - loop.time())
+        try:
+            chunk = await asyncio.wait_for(anext(stream), max(wait, 0.0))
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise HTTPException(
+                408, f"the body did not arrive in time ({size:,} bytes came); send it at once"
+            ) from None
+        except ClientDisconnect:
+            # Nobody is left to answer; a plain 400 ends the request quietly instead of an ASGI traceback.
+            raise HTTPException(400, "the client disconnected before the body arrived") from None
         size += len(chunk)
         if size > limit:
             raise HTTPException(413, f"the body is over {limit:,} bytes, the limit")
@@ -109,7 +130,7 @@ async def _bounded_body(request: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _image_bytes(request: Any, max_bytes: int) -> bytes:
+async def _image_bytes(request: Any, max_bytes: int, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
     """The request's image: the body itself, or the first file of a multipart form."""
     from fastapi import HTTPException
 
@@ -117,7 +138,7 @@ async def _image_bytes(request: Any, max_bytes: int) -> bytes:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         # The form is parsed from the bounded body already in memory (Starlette reads a cached body), never
         # spooled from the socket: an oversized upload stops at the limit instead of filling /tmp first.
-        request._body = await _bounded_body(request, max_bytes + MULTIPART_OVERHEAD)
+        request._body = await _bounded_body(request, max_bytes + MULTIPART_OVERHEAD, timeout_s)
         try:
             form = await request.form()
         except Exception as e:  # a malformed form: python-multipart's own error types
@@ -129,7 +150,7 @@ async def _image_bytes(request: Any, max_bytes: int) -> bytes:
         if len(data) > max_bytes:
             raise HTTPException(413, f"the image is {len(data):,} bytes; the limit is {max_bytes:,}")
     else:
-        data = await _bounded_body(request, max_bytes)
+        data = await _bounded_body(request, max_bytes, timeout_s)
     if not data:
         raise HTTPException(400, "the request holds no image: send its bytes as the body or as a form file")
     return data
@@ -158,6 +179,7 @@ def create_app(
     allow_origins: list[str] | None = None,
     allowed_hosts: list[str] | None = None,
     docs: bool = False,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ):
     """A FastAPI app over `recognizer` (default: the bundled model). See the module's trust model."""
     fastapi = require("fastapi", "serve")
@@ -214,7 +236,7 @@ def create_app(
 
     @app.post("/predict")
     async def predict(request: Request, crop: bool | None = None) -> dict:
-        data = await _image_bytes(request, max_bytes)
+        data = await _image_bytes(request, max_bytes, body_timeout_s)
         faces = await run_in_threadpool(faces_of, data, crop)  # off the event loop
         return {"faces": [f.to_dict() for f in faces]}
 
@@ -227,7 +249,7 @@ def create_app(
         request: Request, target: str, session: str | None = None, t: float | None = None, reset: bool = False
     ) -> dict:
         name = _target(target)
-        data = await _image_bytes(request, max_bytes)
+        data = await _image_bytes(request, max_bytes, body_timeout_s)
         faces = await run_in_threadpool(faces_of, data, None)
         # Without a session a frame stands alone, as `ferkit score` judges a photo: no settling time.
         try:
@@ -264,14 +286,18 @@ def serve(
     https: bool = False,
     cert: str | None = None,
     key: str | None = None,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> None:
-    """Run the app with uvicorn until interrupted; slow clients are timed out (keep-alive 5 s).
+    """Run the app with uvicorn until interrupted; slow clients are timed out (an idle keep-alive after 5 s, a
+    stalled or trickling body with 408 after BODY_IDLE_S / `body_timeout_s`).
 
     https: TLS with `cert`/`key`, or a self-signed certificate made for this machine's addresses (kept in the cache
     folder), and the URLs to open on a phone printed."""
     uvicorn = require("uvicorn", "serve")
     rec = Recognizer.from_file(model, threads) if model else Recognizer.default(threads)
-    app = create_app(rec, allow_origins=allow_origins, allowed_hosts=allowed_hosts, docs=docs)
+    app = create_app(
+        rec, allow_origins=allow_origins, allowed_hosts=allowed_hosts, docs=docs, body_timeout_s=body_timeout_s
+    )
     tls = {}
     if https or cert:
         from ferkit.data.cache import cache_dir

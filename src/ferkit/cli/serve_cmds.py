@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ferkit.cli.args import positive_float
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from ferkit.serve import serve
@@ -23,6 +25,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.https,
         args.cert,
         args.key,
+        **({"body_timeout_s": args.body_timeout} if args.body_timeout else {}),
     )
     return 0
 
@@ -41,4 +44,10 @@ def add_serve_parser(stages) -> None:
     )
     sv.add_argument("--cert", help="your own PEM certificate (with --key) instead of the self-signed one")
     sv.add_argument("--key", help="the certificate's PEM private key")
+    sv.add_argument(
+        "--body-timeout",
+        type=positive_float,
+        metavar="SECONDS",
+        help="refuse (408) a request body not complete in this time (default 120; a stall of 10 s always is)",
+    )
     sv.set_defaults(func=cmd_serve)
