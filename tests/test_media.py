@@ -57,19 +57,30 @@ def test_inputs_sharing_a_stem_do_not_overwrite_each_others_outputs(tmp_path, ti
     shutil.rmtree(out)
 
 
-def test_progress_goes_to_stderr_so_csv_stays_clean(inputs, tiny_onnx):
+@pytest.mark.parametrize(
+    "cmd, flags, bar",
+    [("predict", ["--csv"], "predicting"), ("score", ["--target", "happy", "--json"], "scoring happy")],
+)
+def test_progress_goes_to_stderr_so_stdout_stays_clean(inputs, tiny_onnx, cmd, flags, bar):
+    """Long runs show a bar (forced on, as on a terminal) on stderr; stdout stays a clean CSV / JSON."""
     import csv
+    import json
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "FERKIT_PROGRESS": "1"}  # forced on, as on a terminal
+    env = {**os.environ, "FERKIT_PROGRESS": "1"}
     r = subprocess.run(
-        [sys.executable, "-m", "ferkit", "predict", str(inputs / "clip.avi"), "--model", str(tiny_onnx), "--csv"],
+        [sys.executable, "-m", "ferkit", cmd, str(inputs / "clip.avi"), "--model", str(tiny_onnx), *flags],
         capture_output=True,
         text=True,
         env=env,
     )
     assert r.returncode == 0, r.stderr
-    rows = list(csv.DictReader(r.stdout.splitlines()))
-    assert rows and all(row["source"].endswith("clip.avi") for row in rows)
+    assert bar in r.stderr
+    if cmd == "predict":
+        rows = list(csv.DictReader(r.stdout.splitlines()))
+        assert len(rows) == 1 and rows[0]["source"].endswith("clip.avi")  # every 10th of 10 frames
+    else:
+        (scored,) = json.loads(r.stdout)
+        assert len(scored["frames"]) == 10 and scored["frames"][-1]["t"] == pytest.approx(0.9)

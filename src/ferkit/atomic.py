@@ -6,11 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ferkit.errors import FerkitError
-
-
-class CheckpointWriteError(FerkitError, OSError):
-    """A checkpoint could not be written (e.g. a full disk); the previous one is intact."""
+from ferkit.errors import CheckpointWriteError
 
 
 def write_atomically(path: Path, write) -> None:

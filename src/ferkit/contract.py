@@ -7,13 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ferkit.errors import FerkitError
+from ferkit.errors import ModelFileError
 from ferkit.faces import FER_EYE_CENTER, FER_EYE_DISTANCE
-from ferkit.preprocess import FACE_SIZE
-
-
-class ModelFileError(FerkitError, ValueError):
-    """A model file that cannot be loaded, lacks ferkit's metadata, or whose contract does not fit its graph."""
+from ferkit.labels import FACE_SIZE
 
 
 def to_json(contract: dict) -> str:

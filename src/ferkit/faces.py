@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.errors import FerkitError
-from ferkit.preprocess import FACE_SIZE, to_bgr
+from ferkit.labels import FACE_SIZE
+from ferkit.preprocess import to_bgr
 
 # FER2013's framing, measured on PublicTest (3,345 of 3,589 faces found by YuNet on 4x upscaled images;
 # see docs/RESULTS.md): eyes 16.95 px apart, their midpoint at (23.74, 18.22) of the 48 px face.

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.labels import FACE_SIZE
+
 
 def golden_faces() -> np.ndarray:
     """(8, 48, 48) uint8: deterministic face-like patterns (no dataset image is committed)."""
-    yy, xx = np.mgrid[0:48, 0:48].astype(np.float32)
+    yy, xx = np.mgrid[0:FACE_SIZE, 0:FACE_SIZE].astype(np.float32)
     faces = []
     for k in range(8):
         base = 90 + 12 * k + 40 * np.sin((xx + 3 * k) / 9.0) * np.cos((yy - 2 * k) / 11.0)

@@ -1,10 +1,12 @@
-"""The seven FER2013 expressions, in the dataset's own label order."""
+"""What a FER2013 face is: one of seven expressions (in the dataset's own label order), 48 x 48 gray pixels."""
 
 from __future__ import annotations
 
 # FER2013's integer labels index this tuple: 0 angry ... 6 neutral.
 CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES: int = len(CLASS_NAMES)
+# The side of every FER2013 face, and of every exported model's input: the one place the number is written.
+FACE_SIZE: int = 48
 
 
 def label_to_name(label: int) -> str:

@@ -4,6 +4,7 @@ recognizer over many files without losing the results of the good ones when one 
 from __future__ import annotations
 
 import glob
+import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -187,22 +188,66 @@ def video_fps(path: Path) -> float:
     return fps if fps and fps > 0 else 30.0  # some containers carry no rate: assume a phone camera's
 
 
-def score_file(rec, path: Path, target: str, every: int) -> list[dict]:
-    """Per sampled frame (a photo is one frame): the tracker's score as a dict."""
+def score_file(rec, path: Path, target: str, every: int, advance=lambda: None) -> list[dict]:
+    """Per sampled frame (a photo is one frame): the tracker's score as a dict. Video frames are timed by their
+    own timestamps (phone videos have variable frame rates)."""
     from ferkit.game import ScoreTracker
 
     if path.suffix.lower() not in VIDEO_EXT:
         tracker = ScoreTracker(target, settle_s=0.0)  # a photo is judged on itself
-        return [{"source": str(path), "frame": None, **tracker.update(rec.predict(path)).to_dict()}]
-    fps = video_fps(path)
-    tracker = ScoreTracker(target, fps=fps)
-    rows = [
-        {"source": str(path), "frame": i, **tracker.update(rec.predict(frame, crop=False), t=i / fps).to_dict()}
-        for i, frame in video_frames(path, every)
-    ]
+        row = {"source": str(path), "frame": None, **tracker.update(rec.predict(path)).to_dict()}
+        advance()
+        return [row]
+    tracker = ScoreTracker(target, fps=video_fps(path))
+    rows = []
+    for i, t, frame in _captured(path, every):
+        rows.append({"source": str(path), "frame": i, **tracker.update(rec.predict(frame, crop=False), t=t).to_dict()})
+        advance()
     if not rows:
         raise FerkitError(f"{path}: the video has no frame that could be read")
     return rows
+
+
+@dataclass
+class ScoreResult:
+    frames: dict[str, list[dict]] = field(default_factory=dict)  # source -> its scored frames, in order
+    errors: list[str] = field(default_factory=list)  # one message per input that failed
+
+
+def score_files(rec, files: list[Path], target: str, every: int = 1, advance=lambda: None) -> ScoreResult:
+    """`score_file` over many inputs: one that cannot be read is reported and the others keep their scores."""
+    from ferkit.labels import name_to_label
+
+    try:
+        name_to_label(target)
+    except ValueError as e:
+        raise FerkitError(str(e)) from None
+    result = ScoreResult()
+    for f in files:
+        try:
+            result.frames[str(f)] = score_file(rec, f, target, every, advance)
+        except FerkitError as e:
+            result.errors.append(str(e))
+            print(f"ferkit: {e}", file=sys.stderr)
+    return result
+
+
+def demo(rec, out: Path, data: str | None = None) -> dict:
+    """`ferkit demo`: the recognizer on the sample photo (annotated photo and chart written to `out`), then its
+    PrivateTest accuracy through the runtime when FER2013 is at hand (else why not)."""
+    from ferkit.data import load_fer2013
+    from ferkit.errors import DataNotFoundError
+
+    photo = predict_files(rec, [sample_photo()], crop=False, annotate_dir=out, chart_dir=out)
+    report: dict = {"photo": photo.records, "out": str(out)}
+    try:
+        test = load_fer2013(data).subset("PrivateTest")
+    except DataNotFoundError as e:
+        return {**report, "no_data": str(e)}
+    results = rec.predict_batch(list(test.images), crop=True)
+    preds = np.array([rec.labels.index(r[0].expression) for r in results])
+    card = json.loads(rec.metadata.get("evaluation", "{}")).get("PrivateTest", {}).get("accuracy")
+    return {**report, "n": len(test), "accuracy": float((preds == test.labels).mean()), "card_accuracy": card}
 
 
 def timed_frames(source: str | Path | int, every: int = 1) -> Iterator[tuple[float, np.ndarray]]:

@@ -89,7 +89,7 @@ def training_curves(phases: list[tuple[str, list[dict]]], out: str | Path) -> Pa
     return _save(fig, out)
 
 
-def confusion_matrix(cm: np.ndarray, out: str | Path, title: str = "Confusion matrix") -> Path:
+def confusion_figure(cm: np.ndarray, out: str | Path, title: str = "Confusion matrix") -> Path:
     """Row-normalised confusion matrix with counts in each cell."""
     plt = _pyplot()
     cm = np.asarray(cm)
@@ -121,3 +121,14 @@ def probability_bars(probs: np.ndarray, out: str | Path, title: str = "") -> Pat
     ax.set_title(title)
     fig.tight_layout()
     return _save(fig, out)
+
+
+def data_figures(ds, out: str | Path, per_class: int = 8) -> list[Path]:
+    """`ferkit data plot`: the class histogram of every labeled usage and a grid of sample faces per class."""
+    out = Path(out)
+    counts = {u: ds.subset(u).class_counts() for u in ds.usage_names() if ds.subset(u).labeled}
+    labeled = ds.select(ds.labels >= 0)
+    return [
+        class_histogram(counts, out / "class_histogram.png"),
+        sample_grid(labeled.images, labeled.labels, out / "samples.png", per_class=per_class),
+    ]

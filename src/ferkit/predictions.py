@@ -14,17 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.errors import FerkitError
+from ferkit.errors import PredictionFileError
 from ferkit.labels import NUM_CLASSES
 
 SPLIT_ROWS: dict[str, int] = {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
 PREDICTIONS_FILE = "predictions.npz"
 RUN_FILE = "run.json"
 FORMAT_VERSION = 1
-
-
-class PredictionFileError(FerkitError, ValueError):
-    """A prediction file that is malformed, or was made on another data file than the one at hand."""
 
 
 @dataclass

@@ -11,18 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from ferkit.errors import FerkitError
+from ferkit.errors import ImageError
+from ferkit.labels import FACE_SIZE
 
 # A decompression-bomb guard: no photo or frame ferkit needs is larger than this.
 MAX_PIXELS = 40_000_000
-FACE_SIZE = 48
 # What cameras, phones and image tools produce; anything else Pillow could open (QOI, DDS, ICNS, ...) is refused
 # before its decoder runs: fewer decoders, fewer ways for a hostile file in.
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM")  # JPEG also opens phones' MPO files
-
-
-class ImageError(FerkitError, ValueError):
-    """An input that is not a usable image; the message says what is wrong with it."""
 
 
 def _from_pil(img: Any) -> np.ndarray:

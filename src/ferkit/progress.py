@@ -31,7 +31,8 @@ def progress(description: str, total: float | None) -> Iterator[Advance]:
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
     # On stderr: stdout carries results (`ferkit predict clip.mp4 --csv > out.csv` stays a clean CSV).
-    console = Console(stderr=True)
+    # FERKIT_PROGRESS=1 means "draw it" even when stderr is a pipe (a log, a test); else rich decides.
+    console = Console(stderr=True, force_terminal=os.environ.get("FERKIT_PROGRESS") not in (None, "0", "", "false"))
     with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), transient=True, console=console) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)

@@ -33,7 +33,7 @@ from collections import OrderedDict
 from importlib.resources import files
 from typing import Any
 
-from ferkit.errors import FerkitError, require
+from ferkit.errors import FerkitError, UnknownSession, require
 from ferkit.game import ScoreTracker, expression_score
 from ferkit.labels import CLASS_NAMES, name_to_label
 from ferkit.runtime import Recognizer
@@ -46,10 +46,6 @@ MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and headers around the file
 # whole body within body_timeout_s (20 MB at 2 Mbit/s, a slow phone link, is ~80 s), else 408.
 BODY_IDLE_S = 10.0
 BODY_TIMEOUT_S = 120.0
-
-
-class UnknownSession(FerkitError, KeyError):
-    """A session id the server did not issue, or one that expired."""
 
 
 class Sessions:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from ferkit import __version__
 from ferkit.cli.data_cmds import _add_data_args, cmd_data_download, cmd_data_info, cmd_data_plot
@@ -14,7 +13,7 @@ from ferkit.cli.predict_cmds import add_predict_parsers
 from ferkit.cli.runs_cmds import add_runs_parsers
 from ferkit.cli.serve_cmds import add_serve_parser
 from ferkit.cli.train_cmds import cmd_evaluate, cmd_models, cmd_train
-from ferkit.errors import FerkitError
+from ferkit.errors import FerkitError, extra_of
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -66,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--per-class", type=int, default=8, help="sample faces per class (default 8)")
     plot.set_defaults(func=cmd_data_plot)
     dl = data.add_parser("download", help="download FER2013 from Kaggle (needs Kaggle credentials)")
-    dl.add_argument("--dest", default=str(Path.home() / ".cache" / "ferkit" / "fer2013"), help="target folder")
+    dl.add_argument("--dest", help="target folder (default: $FERKIT_CACHE/fer2013, where ferkit looks for it)")
     dl.set_defaults(func=cmd_data_download)
 
     tr = stages.add_parser("train", help="train a recipe (by name or YAML file); resumes an interrupted run")
@@ -106,27 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# An optional dependency's top-level module -> the extra that installs it.
-EXTRA_OF = {
-    "torch": "train",
-    "lightning": "train",
-    "yaml": "train",
-    "pydantic": "train",
-    "onnx": "export",
-    "onnxscript": "export",
-    "litert_torch": "export",
-    "ai_edge_litert": "export",
-    "ai_edge_quantizer": "export",
-    "coremltools": "coreml",
-    "fastapi": "serve",
-    "uvicorn": "serve",
-    "multipart": "serve",
-    "python_multipart": "serve",
-    "matplotlib": "plot",
-    "kaggle": "kaggle",
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -135,14 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ferkit: error: {e}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:  # an optional extra is missing: say which, never a traceback
-        top = (e.name or "").split(".")[0]
-        if top not in EXTRA_OF:
+        extra = extra_of(e.name)
+        if extra is None:
             raise
-        print(
-            f"ferkit: error: `ferkit {args.stage}` needs '{top}', which is not installed: "
-            f"pip install 'ferkit[{EXTRA_OF[top]}]'",
-            file=sys.stderr,
-        )
+        top = e.name.split(".")[0]
+        print(f"ferkit: error: `ferkit {args.stage}` needs '{top}', which is not installed: {extra}", file=sys.stderr)
         return 2
 
 

@@ -25,3 +25,10 @@ def positive_float(text: str) -> float:
     if not (0 < value < float("inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
+
+
+def recognizer(model: str | None):
+    """`--model`: an exported ferkit .onnx, else the bundled default (the runtime: no torch)."""
+    from ferkit.runtime import Recognizer
+
+    return Recognizer.from_file(model) if model else Recognizer.default()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ferkit.export.pipeline import FORMATS, SUFFIX, export_checkpoint
+from ferkit.export.pipeline import FORMATS, export_checkpoint, output_path, resolve_model
 
 
 def _temperature_arg(value: str) -> float | str:
@@ -21,30 +21,11 @@ def _temperature_arg(value: str) -> float | str:
     return t
 
 
-def _model_arg(name: str) -> Path:
-    """`default` (the bundled model), a bundled model's file name, or a path."""
-    from ferkit.runtime import default_model_path
-
-    if name == "default":
-        return default_model_path()
-    return Path(name)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    model = _model_arg(args.model)
-    out = Path(
-        args.out or Path(model.name).with_suffix(SUFFIX[args.format])
-        if args.model == "default"
-        else args.out or model.with_suffix(SUFFIX[args.format])
-    )
+    out = output_path(args.model, args.format, args.out)
+    fmt, static = args.format, args.int8 == "static"
     check = export_checkpoint(
-        model,
-        out,
-        args.data,
-        temperature=args.temperature,
-        margin=args.margin,
-        fmt=args.format,
-        int8_static=args.int8 == "static",
+        resolve_model(args.model), out, args.data, None, args.temperature, args.margin, fmt, static
     )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); check against torch: {check}")
     return 0

@@ -21,19 +21,10 @@ def cmd_predictions(args: argparse.Namespace) -> int:
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from ferkit.predictions import ensemble_from_runs
+    from ferkit.report import ensemble_text
 
     r = ensemble_from_runs(args.runs, args.data, args.tta)
-    if args.json:
-        print(json.dumps(r, indent=2))
-        return 0
-    for name, acc in sorted(r["single_public"].items(), key=lambda t: -t[1]):
-        print(f"  {name}: PublicTest {acc:.4f}")
-    members = ", ".join(f"{n} x{w}" for n, w in r["members"].items())
-    print(f"chosen on PublicTest{' (TTA logits)' if args.tta else ''}: {members}")
-    for usage in ("PublicTest", "PrivateTest"):
-        f = r[usage]
-        u = f["unseen"]
-        print(f"{usage}: accuracy {f['accuracy']:.4f} (n {f['n']}); unseen {u['accuracy']:.4f} (n {u['n']})")
+    print(json.dumps(r, indent=2) if args.json else ensemble_text(r, args.tta))
     return 0
 
 

@@ -17,7 +17,14 @@ from ferkit.data.ferplus import (
     read_ferplus_folder,
 )
 from ferkit.data.folder_reader import read_folder
-from ferkit.data.quality import QualityReport, duplicate_groups, near_blank_mask, quality_report
+from ferkit.data.quality import (
+    DatasetInfo,
+    QualityReport,
+    dataset_info,
+    duplicate_groups,
+    near_blank_mask,
+    quality_report,
+)
 from ferkit.data.source import HOW_TO_GET, LAYOUTS, load_fer2013, locate
 from ferkit.data.splits import SPLITS, Splits, holdout_without_shared_images, make_splits
 
@@ -31,11 +38,13 @@ __all__ = [
     "LAYOUTS",
     "SPLITS",
     "USAGES",
+    "DatasetInfo",
     "FERDataset",
     "FerPlusVotes",
     "QualityReport",
     "SkippedRow",
     "Splits",
+    "dataset_info",
     "duplicate_groups",
     "fer2013_distribution",
     "ferplus_facts",

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ferkit.labels import CLASS_NAMES, NUM_CLASSES
+from ferkit.labels import CLASS_NAMES, FACE_SIZE, NUM_CLASSES
 
-IMAGE_SIZE = 48
+IMAGE_SIZE = FACE_SIZE  # the data layer's name for it
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 # The three official FER2013 usages; "Test" marks rows of unlabeled or unsplit test copies.
 USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")

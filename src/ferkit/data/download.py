@@ -28,9 +28,12 @@ def _kaggle_api():  # -> kaggle.api.kaggle_api_extended.KaggleApi
     return api
 
 
-def download(dest: str | Path) -> Path:
-    """Download the competition files into dest, unpack them, and return the fer2013.csv found."""
-    dest = Path(dest)
+def download(dest: str | Path | None = None) -> Path:
+    """Download the competition files into dest (default: the cache folder's fer2013/, one of the places
+    `locate()` searches), unpack them, and return the fer2013.csv found."""
+    from ferkit.data.cache import cache_dir
+
+    dest = Path(dest) if dest else cache_dir() / "fer2013"
     dest.mkdir(parents=True, exist_ok=True)
     api = _kaggle_api()
     api.competition_download_files(KAGGLE_COMPETITION, path=str(dest), quiet=False)

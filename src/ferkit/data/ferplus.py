@@ -309,3 +309,17 @@ def _votes_from_label_csv(path: Path) -> dict[str, list[int]]:
             except ValueError:
                 raise DataError(f"{path}, line {lineno}: vote counts must be integers, got {row[2:]!r}") from None
     return table
+
+
+def ferplus_facts_for(ds: FERDataset, path: str | Path | None = None) -> tuple[FerPlusFacts | None, str]:
+    """(facts, "") when FER+ votes are found and belong to ds, else (None, why not): `ferkit data info` reports
+    either, and never fails for want of the optional votes."""
+    from ferkit.errors import DataError, DataNotFoundError
+
+    try:
+        joined = ds if ds.votes is not None else join_ferplus(ds, read_ferplus(locate_ferplus(path)))
+    except DataNotFoundError:
+        return None, "not found (--ferplus PATH or FERKIT_FERPLUS)"
+    except DataError as e:
+        return None, str(e)
+    return ferplus_facts(joined), ""

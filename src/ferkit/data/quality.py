@@ -5,7 +5,8 @@ They are reported, never fixed: published numbers include the duplicated test im
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -81,3 +82,46 @@ def unseen_mask(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
     in_reference = np.zeros(groups.max() + 1, dtype=bool)
     in_reference[groups[: len(reference)]] = True
     return ~in_reference[groups[len(reference) :]]
+
+
+@dataclass
+class DatasetInfo:
+    """What `ferkit data info` reports about a loaded data set."""
+
+    source: str
+    layout: str
+    rows: int
+    counts: dict[str, list[int] | None]  # usage -> images per class (None: the usage is unlabeled)
+    sizes: dict[str, int]  # usage -> images
+    quality: QualityReport
+    skipped: int
+    ferplus: Any = None  # FerPlusFacts when FER+ votes were found for these rows
+    ferplus_note: str = ""  # why there are none
+    classes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ferplus"] = d["ferplus"] if self.ferplus is not None else self.ferplus_note
+        del d["ferplus_note"], d["sizes"]
+        return d
+
+
+def dataset_info(ds: FERDataset, ferplus: str | None = None) -> DatasetInfo:
+    """Counts per usage and class, the quality facts and, when FER+ votes are at hand, their facts."""
+    from ferkit.data.ferplus import ferplus_facts_for
+    from ferkit.labels import CLASS_NAMES
+
+    parts = {u: ds.subset(u) for u in ds.usage_names()}
+    facts, note = ferplus_facts_for(ds, ferplus)
+    return DatasetInfo(
+        source=ds.source,
+        layout=ds.layout,
+        rows=len(ds),
+        counts={u: part.class_counts().tolist() if part.labeled else None for u, part in parts.items()},
+        sizes={u: len(part) for u, part in parts.items()},
+        quality=quality_report(ds),
+        skipped=len(ds.skipped),
+        ferplus=facts,
+        ferplus_note=note,
+        classes=list(CLASS_NAMES),
+    )

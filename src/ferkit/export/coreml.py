@@ -11,13 +11,14 @@ from torch import nn
 
 from ferkit.errors import require
 from ferkit.export.onnx import ExportError, wrap_for_export
+from ferkit.labels import FACE_SIZE
 
 
 def export_coreml(model: nn.Module, path: str | Path, metadata: dict) -> dict:
     ct = require("coremltools", "coreml")
     path = Path(path)
     wrapped = wrap_for_export(model)
-    shape = (1, model.pretrained_cfg["input_size"][0], 48, 48)  # the whole face; crops happen inside
+    shape = (1, model.pretrained_cfg["input_size"][0], FACE_SIZE, FACE_SIZE)  # the whole face; crops happen inside
     traced = torch.jit.trace(wrapped, torch.zeros(shape))
     mlmodel = ct.convert(
         traced,
@@ -39,6 +40,6 @@ def check_coreml_structure(path: Path, labels: list[str]) -> dict:
     inputs = {i.name: list(i.type.multiArrayType.shape) for i in spec.description.input}
     outputs = [o.name for o in spec.description.output]
     stored = json.loads(dict(spec.description.metadata.userDefined).get("ferkit_contract", "{}")).get("labels")
-    if inputs != {"faces": [1, 1, 48, 48]} or outputs != ["logits"] or stored != labels:
+    if inputs != {"faces": [1, 1, FACE_SIZE, FACE_SIZE]} or outputs != ["logits"] or stored != labels:
         raise ExportError(f"{path}: unexpected Core ML structure: inputs {inputs}, outputs {outputs}, labels {stored}")
     return {"inputs": inputs, "outputs": outputs, "labels": stored, "numerically_checked": False}

@@ -16,6 +16,7 @@ from torch import nn
 from ferkit.errors import require
 from ferkit.export.onnx import ExportError, check_int8_agreement, torch_probabilities, wrap_for_export
 from ferkit.export.tflite_runtime import TFLiteModel
+from ferkit.labels import FACE_SIZE
 from ferkit.metrics import softmax
 
 FP16_TOL = 1e-2
@@ -55,7 +56,7 @@ def export_tflite(
 
         quant = quant_recipes.full_fp16_recipe()
     edge = litert_torch.convert(
-        wrapped, (torch.zeros(1, model.pretrained_cfg["input_size"][0], 48, 48),), quant_config=quant
+        wrapped, (torch.zeros(1, model.pretrained_cfg["input_size"][0], FACE_SIZE, FACE_SIZE),), quant_config=quant
     )
     edge.export(str(path))
     temperature = json.loads(metadata["ferkit_contract"])["temperature"]

@@ -11,17 +11,14 @@ from torch import nn
 
 import ferkit
 from ferkit.contract import build_contract
-from ferkit.errors import FerkitError
+from ferkit.errors import ExportError
 from ferkit.hardware import cpu_has_vnni
+from ferkit.labels import FACE_SIZE
 from ferkit.metrics import softmax
 from ferkit.models.preprocess import crop_to, to_input
 from ferkit.preprocess import faces_to_input
 
 PARITY_TOL = 1e-4  # max |p_onnx - p_torch| over the parity batch
-
-
-class ExportError(FerkitError, RuntimeError):
-    """An export that failed, or whose output does not match torch."""
 
 
 class WithPreprocess(nn.Module):
@@ -62,7 +59,7 @@ def export_onnx(model: nn.Module, path: str | Path, metadata: dict, parity_faces
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapped = wrap_for_export(model)
-    dummy = torch.zeros(2, model.pretrained_cfg["input_size"][0], 48, 48)
+    dummy = torch.zeros(2, model.pretrained_cfg["input_size"][0], FACE_SIZE, FACE_SIZE)
     tmp = path.with_suffix(".tmp.onnx")
     torch.onnx.export(
         wrapped,

@@ -18,6 +18,7 @@ __all__ = [
     "count_macs",
     "count_parameters",
     "create_model",
+    "describe_models",
     "list_models",
     "register_model",
     "training_step_flops",
@@ -58,3 +59,22 @@ def count_macs(model, input_size: tuple[int, int, int] | None = None) -> int:
 
 
 count_flops = count_macs  # the old name: it always counted multiply-accumulates (FLOPs = 2 x MACs)
+
+
+def describe_models() -> list[dict]:
+    """Every registered model: trainable parameters, input size and the multiply-accumulates of one face."""
+    rows = []
+    for name in list_models():
+        model = create_model(name)
+        macs = count_macs(model)
+        size = list(model.pretrained_cfg["input_size"])
+        rows.append(
+            {
+                "model": name,
+                "parameters": count_parameters(model)["trainable"],
+                "input_size": size,
+                "macs": macs,
+                "flops": 2 * macs,
+            }
+        )
+    return rows

@@ -9,12 +9,8 @@ from pathlib import Path
 import torch
 
 from ferkit.atomic import write_atomically
-from ferkit.errors import FerkitError
+from ferkit.errors import CheckpointError
 from ferkit.models.registry import create_model
-
-
-class CheckpointError(FerkitError, ValueError):
-    """A checkpoint that is missing, unreadable, or holds more than weights and plain data."""
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -17,12 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferkit.errors import FerkitError
+from ferkit.errors import OnnxRebuildError
 from ferkit.models.registry import create_model
-
-
-class OnnxRebuildError(FerkitError, ValueError):
-    """The ONNX graph's weights do not fit the architecture its metadata names."""
 
 
 def _graph_weights(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], list[tuple], list[tuple]]:

@@ -159,7 +159,7 @@ def evaluate_models(
     title = f"{who}: {usage}{f' ({tta} TTA)' if tta else ''}"
     text = report_markdown(report, title)
     (folder / "report.md").write_text(text)
-    plots.confusion_matrix(np.asarray(report["confusion"]), folder / "confusion.png", title)
+    plots.confusion_figure(np.asarray(report["confusion"]), folder / "confusion.png", title)
     phases = [(d.name.split("-", 1)[-1], read_metrics(d)) for d in sorted(run_dir.glob("[0-9]*-*")) if d.is_dir()]
     if len(models) == 1 and any(rows for _, rows in phases):
         plots.training_curves(phases, folder / "training_curves.png")

@@ -12,15 +12,11 @@ from typing import Any
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 
-from ferkit.errors import FerkitError, require
+from ferkit.errors import ConfigError, require
 
 # Unknown keys are errors and values are checked against their types (`--set lr=1e-3` is a float,
 # `--set batch_size=abc` is refused naming the field).
 dataclass = _pydantic_dataclass(config=ConfigDict(extra="forbid"))
-
-
-class ConfigError(FerkitError, ValueError):
-    """A recipe value of the wrong type, an unknown key, or a recipe that cannot be found."""
 
 
 @dataclass
@@ -151,8 +147,10 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
         node[last] = _parse_value(text)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Defaults <- YAML recipe <- `key=value` overrides."""
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, epochs: int | None = None
+) -> TrainConfig:
+    """Defaults <- YAML recipe <- `key=value` overrides; `epochs` caps every phase (`ferkit train --epochs`)."""
     values: dict[str, Any] = {}
     if path is not None:
         yaml = require("yaml", "train")
@@ -165,7 +163,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{source}: a recipe is a mapping of keys to values")
     for o in overrides or []:
         apply_override(values, o)
-    return _build(TrainConfig, values)
+    cfg = _build(TrainConfig, values)
+    for phase in cfg.phases if epochs is not None else []:
+        phase.epochs = epochs
+    return cfg
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import torch
 
 from ferkit.atomic import write_atomically, write_text_atomically
 from ferkit.data import FERDataset, Splits, holdout_without_shared_images
-from ferkit.errors import FerkitError
+from ferkit.errors import RunDirBusy
 from ferkit.hardware import cpu_has_native_bf16, machine_description
 from ferkit.metrics import classification_report
 from ferkit.models import count_parameters, create_model
@@ -272,10 +272,6 @@ def _init_whitening(model: torch.nn.Module, images: np.ndarray, n: int = 5000) -
 
     x = to_input(torch.as_tensor(images[:n]).unsqueeze(1), model.pretrained_cfg, channels_last=False)  # (n,1,48,48)
     model.init_whitening(crop_to(x, model.pretrained_cfg["input_size"][-1]))
-
-
-class RunDirBusy(FerkitError, RuntimeError):
-    """Another training process is writing into the same run folder."""
 
 
 @contextmanager
