@@ -1,3 +1,4 @@
+import os
 import sys
 import types
 
@@ -56,6 +57,9 @@ def test_download_with_mocked_kaggle(tmp_path, monkeypatch, fer_csv):
     got = download(tmp_path / "dl")
     assert got == tmp_path / "dl" / "fer2013.csv" and got.read_bytes() == fer_csv.read_bytes()
     assert calls == {"auth": True, "competition": source_mod.KAGGLE_COMPETITION}
+    # Without --dest it lands where locate() looks, also when $FERKIT_CACHE moves the cache (it does in tests).
+    default = download()
+    assert default.parent in source_mod.default_locations() and str(default).startswith(os.environ["FERKIT_CACHE"])
 
     class NoCreds(FakeApi):
         def authenticate(self):
