@@ -3,7 +3,7 @@
     python scripts/browser_game.py shots docs/screens     # screenshots of each screen at 1280x720 and 390x844
 
 A clip made from a face photo (matplotlib's sample photo, found at run time, never committed) is fed to Chromium's
-fake camera (`--use-file-for-fake-video-capture`); `tests/test_browser_game.py` uses `play_round` to assert that a
+fake camera (`--use-file-for-fake-video-capture`); `tests/runtime/test_browser_game.py` uses `play_round` to assert that a
 round's score appears.
 """
 

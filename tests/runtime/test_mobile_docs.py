@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "MOBILE.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "MOBILE.md"
 
 
 def field_paths() -> set[tuple[str, ...]]:

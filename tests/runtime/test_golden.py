@@ -9,7 +9,7 @@ import pytest
 from ferkit.golden import file_sha256, golden_faces
 from ferkit.runtime import Recognizer, default_model_path
 
-GOLDEN = Path(__file__).parent / "golden" / "default_model.json"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "default_model.json"
 
 
 def test_bundled_model_is_shipped_small_and_self_describing():
