@@ -187,37 +187,51 @@ def ensemble_from_runs(paths: list[str | Path], data: str | None = None, tta: bo
     }
 
 
+def record_run(out: str | Path, source: Path, logits_of, tta_logits_of, info: dict) -> Path:
+    """The half every prediction-file writer shares: the official splits of `source`, single-crop logits of every
+    split in file order (`logits_of`: (N, 48, 48) uint8 -> (N, 7)), TTA logits of the two test splits
+    (`tta_logits_of`), and run.json = `info` + the machine, PublicTest accuracy and the data file's identity."""
+    from ferkit.data import load_fer2013, make_splits
+    from ferkit.data.source import data_identity
+    from ferkit.hardware import machine_description
+
+    splits = make_splits(load_fer2013(source), "official")
+    parts = {"Training": splits.train, "PublicTest": splits.val, "PrivateTest": splits.test}
+    logits = {k: logits_of(p.images) for k, p in parts.items()}
+    for k in ("PublicTest", "PrivateTest"):
+        logits[f"{k}_tta"] = tta_logits_of(parts[k].images)
+    identity = data_identity(source)
+    info = {
+        **info,
+        "machine": info.get("machine") or machine_description(),
+        "public_accuracy": float((logits["PublicTest"].argmax(1) == splits.val.labels).mean()),
+        "data": identity["file"],
+        "data_sha256": identity["sha256"],
+    }
+    return write_run(out, logits, info, split_rows(splits))
+
+
 def record_onnx_predictions(model: str | Path, out: str | Path, data: str | None = None) -> Path:
     """A ferkit .onnx file (e.g. a bundled model whose checkpoint is gone) -> its prediction files, through ONNX
     Runtime: single-crop logits of every official split in file order, plus flip-TTA logits of the test splits."""
-    from ferkit.data import load_fer2013, locate, make_splits
-    from ferkit.data.source import data_identity
-    from ferkit.hardware import machine_description
+    from ferkit.data import locate
     from ferkit.runtime import Recognizer
 
     rec = Recognizer.from_file(model)
-    source = locate(data)
-    splits = make_splits(load_fer2013(source), "official")
-    parts = {"Training": splits.train, "PublicTest": splits.val, "PrivateTest": splits.test}
-    logits = {k: rec.logits(p.images) for k, p in parts.items()}
-    for k in ("PublicTest", "PrivateTest"):
-        flipped = rec.logits(parts[k].images[:, :, ::-1].copy())
-        logits[f"{k}_tta"] = (logits[k] + flipped) / 2  # the mean of the two views' logits, as predict_logits does
     recipe = json.loads(rec.metadata.get("recipe", "{}"))
-    identity = data_identity(source)
+
+    def flip_tta(images: np.ndarray) -> np.ndarray:  # the mean of the two views' logits, as predict_logits does
+        return (rec.logits(images) + rec.logits(images[:, :, ::-1].copy())) / 2
+
     info = {
         "model": rec.metadata.get("model_name"),
         "model_args": recipe.get("model_args", {}),
         "parameters": int(rec.metadata["parameters"]) if "parameters" in rec.metadata else None,
         "seed": recipe.get("seed"),
         "epochs": sum(p.get("epochs", 0) for p in recipe.get("phases", [])),
-        "machine": machine_description(),
         "source_model": Path(model).name,
-        "public_accuracy": float((logits["PublicTest"].argmax(1) == splits.val.labels).mean()),
-        "data": identity["file"],
-        "data_sha256": identity["sha256"],
         "training_logits": "in-sample: the shipped model on the Training images it was fitted on",
         "tta": "flip",
         "recipe": recipe,
     }
-    return write_run(out, logits, info, split_rows(splits))
+    return record_run(out, locate(data), rec.logits, flip_tta, info)

@@ -54,42 +54,35 @@ def predict_logits(
 def record_predictions(model_path, out, data: str | None = None, commit: str | None = None, tta: str = "flip"):
     """A finished model.pt -> results/runs/<run>/predictions.npz + run.json (ferkit.predictions): single-crop
     logits of every official split in file order, plus `tta` logits of PublicTest and PrivateTest."""
-    from ferkit.data import load_fer2013, locate, make_splits
-    from ferkit.data.source import data_identity
-    from ferkit.hardware import machine_description
-    from ferkit.models import count_flops, count_parameters
+    from ferkit.data import locate
+    from ferkit.models import count_macs, count_parameters
     from ferkit.models.checkpoint import load_model
-    from ferkit.predictions import split_rows, write_run
+    from ferkit.predictions import record_run
 
     model, ckpt = load_model(model_path)
     cfg, summary = ckpt.get("config", {}), ckpt.get("summary", {})
-    source = locate(data or cfg.get("data"))
-    splits = make_splits(load_fer2013(source), "official")
-    parts = {"Training": splits.train, "PublicTest": splits.val, "PrivateTest": splits.test}
-    logits = {k: predict_logits(model, p.images) for k, p in parts.items()}
-    for k in ("PublicTest", "PrivateTest"):
-        logits[f"{k}_tta"] = predict_logits(model, parts[k].images, tta=tta)
-    public_acc = float((logits["PublicTest"].argmax(1) == splits.val.labels).mean())
     phases = summary.get("phases", [])
-    recipe = {k: v for k, v in cfg.items() if k not in ("data", "out")}
     info = {
         "model": ckpt["model"],
         "model_args": ckpt.get("model_args", {}),
         "parameters": count_parameters(model)["trainable"],
-        "mflop": round(2 * count_flops(model) / 1e6, 1),
+        "mflop": round(2 * count_macs(model) / 1e6, 1),
         "seed": cfg.get("seed"),
         "epochs": sum(p.get("epochs_run", 0) for p in phases),
         "wall_minutes": round(sum(p.get("seconds", 0.0) for p in phases) / 60, 1),
-        "machine": summary.get("machine") or machine_description(),
+        "machine": summary.get("machine"),  # where it trained; record_run fills in this machine when unknown
         "git_commit": commit or summary.get("git_commit"),
-        "public_accuracy": public_acc,
-        "data": data_identity(source)["file"],
-        "data_sha256": data_identity(source)["sha256"],
         "training_logits": "in-sample: the final weights on the Training images they were fitted on",
         "tta": tta,
-        "recipe": recipe,
+        "recipe": {k: v for k, v in cfg.items() if k not in ("data", "out")},
     }
-    return write_run(out, logits, info, split_rows(splits))
+    return record_run(
+        out,
+        locate(data or cfg.get("data")),
+        lambda images: predict_logits(model, images),
+        lambda images: predict_logits(model, images, tta=tta),
+        info,
+    )
 
 
 def read_metrics(phase_dir: Path) -> list[dict]:
