@@ -82,12 +82,17 @@ def test_truncated_tflite_is_a_clear_error(trained, tmp_path):
         TFLiteModel(tmp_path / "missing.tflite")
 
 
-def test_coreml_structure(trained, tmp_path, capsys):
-    pytest.importorskip("coremltools", reason="the coreml extra (pip install 'ferkit[coreml]') is not installed")
-    ckpt, _, _ = trained
-    out = tmp_path / "m.mlpackage"
-    assert main(["export", str(ckpt), "--format", "coreml", "--out", str(out)]) == 0
-    assert "'numerically_checked': False" in capsys.readouterr().out and out.is_dir()
+def test_traced_exports_crop_with_constant_slices():
+    """Every export traces the centre crop; its offsets must be constants, not int casts of traced shapes (which
+    coremltools cannot convert: 'only 0-dimensional arrays can be converted to Python scalars')."""
+    import torch
+
+    from ferkit.export.onnx import wrap_for_export
+    from ferkit.models import create_model
+
+    wrapped = wrap_for_export(create_model("fast_fer_s"))  # a 40 px crop of the 48 px face
+    graph = torch.jit.trace(wrapped, torch.zeros(1, 1, 48, 48)).inlined_graph
+    assert "aten::Int" not in str(graph) and "aten::slice" in str(graph)
 
 
 def test_bundle_replaces_the_default_only_when_it_is_better_on_publictest(trained, tmp_path, capsys):

@@ -17,7 +17,10 @@ def to_input(x_u8: torch.Tensor, cfg: dict, channels_last: bool) -> torch.Tensor
 
 def crop_to(x: torch.Tensor, size: int, g: torch.Generator | None = None) -> torch.Tensor:
     """(B, C, 48, 48) -> (B, C, size, size): a random crop per image when g is given (training), else the centre."""
+    # Plain ints even while an export traces this: the face is always 48 px, so the centre crop is a constant slice
+    # (a traced shape would become int casts that some converters, coremltools among them, cannot fold).
     b, _, h, w = x.shape
+    h, w = int(h), int(w)  # the batch stays symbolic (exports keep a dynamic batch axis)
     if size >= h:
         return x
     if g is None:
