@@ -7,7 +7,8 @@ Endpoints (every image is sent as the request body, raw bytes or a multipart for
   of disuse.
 - `POST /score?target=happy[&session=ID][&t=SECONDS][&reset=true]`: the Best Actor score of one frame. With a
   `session` (one issued by `POST /session`), frames of one player are tracked by `ferkit.game.ScoreTracker`
-  (time-based smoothing, hold through missed detections, the round's best); without one, the frame is scored alone.
+  (time-based smoothing, hold through missed detections, the round's best) and the player's face is followed from
+  frame to frame (ferkit.faces.FaceTracker); without one, the frame is scored alone.
 
 Trust model: the server is meant for one game on a trusted network (a phone and a laptop). A session id is a bearer
 token: whoever holds it can score, reset or re-target that round, so ids are random (128 bits), issued by the
@@ -208,10 +209,18 @@ def create_app(
             return JSONResponse({"detail": f"requests from {origin[:100]} are not allowed"}, status_code=403)
         return await call_next(request)
 
-    def faces_of(data: bytes, crop: bool | None):
+    face_trackers: OrderedDict[str, Any] = OrderedDict()  # session -> FaceTracker: a player's frames, in order
+
+    def faces_of(data: bytes, crop: bool | None, session: str | None = None):
         try:
             with lock:
-                return rec.predict(data, crop=crop)
+                tracker = None
+                if session is not None:  # follow this player's face (a fraction of a whole-frame search)
+                    tracker = face_trackers.pop(session, None) or rec.tracker()
+                    face_trackers[session] = tracker
+                    while len(face_trackers) > max_sessions:
+                        face_trackers.popitem(last=False)
+                return rec.predict(data, crop=crop, tracker=tracker)
         except FerkitError as e:  # a non-image, a truncated file, a decompression bomb: the message says which
             raise HTTPException(400, str(e)) from None
 
@@ -246,12 +255,12 @@ def create_app(
     ) -> dict:
         name = _target(target)
         data = await _image_bytes(request, max_bytes, body_timeout_s)
-        faces = await run_in_threadpool(faces_of, data, None)
         # Without a session a frame stands alone, as `ferkit score` judges a photo: no settling time.
         try:
             tracker = sessions.get(session, name, reset) if session else ScoreTracker(name, settle_s=0.0)
         except UnknownSession as e:
             raise HTTPException(404, str(e)) from None
+        faces = await run_in_threadpool(faces_of, data, None, session)
         try:
             result = tracker.update(faces, t).to_dict()
         except ValueError as e:  # a frame time that goes back, or is not finite
