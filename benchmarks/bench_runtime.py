@@ -91,6 +91,7 @@ def tracking_protocol(rec: Recognizer, data: str | None, n: int) -> dict:
         "faces": int(n),
         "found_full_frame": int((full >= 0).sum()),
         "found_tracked": int((tracked >= 0).sum()),
+        "found_by_both": int(both.sum()),
         "accuracy_full_frame_on_found_by_both": float((full[both] == labels[both]).mean()),
         "accuracy_tracked_on_found_by_both": float((tracked[both] == labels[both]).mean()),
         "agreement_on_found_by_both": float((full[both] == tracked[both]).mean()),

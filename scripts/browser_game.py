@@ -3,12 +3,13 @@
     python scripts/browser_game.py shots docs/screens     # screenshots of each screen at 1280x720 and 390x844
 
 A clip made from a face photo (matplotlib's sample photo, found at run time, never committed) is fed to Chromium's
-fake camera (`--use-file-for-fake-video-capture`); `tests/runtime/test_browser_game.py` uses `play_round` to assert that a
-round's score appears.
+fake camera (`--use-file-for-fake-video-capture`); `tests/runtime/test_browser_game.py` uses `play_round` to assert
+that a round's score appears.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -77,7 +78,8 @@ class Browser:
         exe = chromium()
         if exe is None:
             raise RuntimeError("no chromium on this machine (Debian: apt-get install chromium)")
-        self.profile = tempfile.TemporaryDirectory()
+        # Chromium's helper processes may still write into the profile for a moment after it is stopped.
+        self.profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         to_chrome_r, self._w = os.pipe()
         self._r, from_chrome_w = os.pipe()
         cmd = [
@@ -99,8 +101,13 @@ class Browser:
             os.dup2(to_chrome_r, 3)
             os.dup2(from_chrome_w, 4)
 
-        self.proc = subprocess.Popen(
-            cmd, preexec_fn=fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        self.proc = subprocess.Popen(  # its own process group: close() stops the helpers with it
+            cmd,
+            preexec_fn=fds,
+            pass_fds=(3, 4),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
@@ -166,7 +173,10 @@ class Browser:
         return path
 
     def close(self) -> None:
-        self.proc.kill()
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
         os.close(self._r)
         os.close(self._w)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ferkit import __version__
 from ferkit.cli.data_cmds import _add_data_args, cmd_data_download, cmd_data_info, cmd_data_plot
+from ferkit.cli.export_cmds import add_export_parsers
 from ferkit.cli.game_cmds import add_score_parser
 from ferkit.cli.predict_cmds import add_predict_parsers
 from ferkit.cli.runs_cmds import add_runs_parsers
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     md = stages.add_parser("models", help="the registered models: parameters and FLOPs per face")
     md.add_argument("--json", action="store_true", help="print JSON instead of a table")
     md.set_defaults(func=cmd_models)
+    add_export_parsers(stages)
     add_predict_parsers(stages)
     add_runs_parsers(stages)
     add_score_parser(stages)

@@ -49,9 +49,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def add_predict_parsers(stages) -> None:
-    from ferkit.cli.export_cmds import add_export_parsers
-
-    add_export_parsers(stages)
     pr = stages.add_parser("predict", help="expressions of the faces in photos, folders, globs and videos (no torch)")
     pr.add_argument("inputs", nargs="+", help="image or video files, folders, or glob patterns")
     pr.add_argument("--model", help="an exported ferkit .onnx (default: the bundled model)")
