@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--data")
     ap.add_argument("--margins", type=float, nargs="+", default=[0.8, 0.9, 1.0, 1.1, 1.2, 1.3])
     args = ap.parse_args()
-    rec = Recognizer.from_file(args.model) if args.model else Recognizer.default()
+    rec = Recognizer.load(args.model)
     splits = make_splits(load_fer2013(args.data), "official")
     val = splits.val
     unseen = unseen_mask(val.images, splits.train.images)  # PublicTest faces with no copy in Training

@@ -102,9 +102,6 @@ class FaceTracker:
         self._side = 0  # the window's side in pixels, fixed while tracking so YuNet keeps its input size
         self._since = 0  # frames since the last full-frame search
 
-    def reset(self) -> None:
-        self._last = None
-
     def detect(self, image: np.ndarray) -> list[Detection]:
         if self._last is not None and self._since < self.redetect_every:
             self._since += 1

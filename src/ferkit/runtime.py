@@ -86,6 +86,11 @@ class Recognizer:
             raise ModelFileError(f"the bundled model is missing from this install ({path})")
         return cls.from_file(path, threads)
 
+    @classmethod
+    def load(cls, model: str | Path | None = None, threads: int | None = None) -> Recognizer:
+        """An exported ferkit .onnx, or the bundled default when `model` is None (what every `--model` means)."""
+        return cls.from_file(model, threads) if model else cls.default(threads)
+
     @property
     def detector(self) -> FaceDetector:
         if self._detector is None:

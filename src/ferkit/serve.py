@@ -52,9 +52,13 @@ BODY_TIMEOUT_S = 120.0
 class Sessions:
     """One ScoreTracker per server-issued session id: a bounded, thread-safe LRU map whose entries expire."""
 
-    def __init__(self, capacity: int = MAX_SESSIONS, ttl_s: float = SESSION_TTL_S, clock=time.monotonic) -> None:
-        self.capacity, self.ttl_s, self.clock = capacity, ttl_s, clock
+    def __init__(
+        self, capacity: int = MAX_SESSIONS, ttl_s: float = SESSION_TTL_S, clock=time.monotonic, face_tracker=None
+    ) -> None:
+        """face_tracker: makes a session's FaceTracker (`Recognizer.tracker`), kept and expired with the session."""
+        self.capacity, self.ttl_s, self.clock, self._new_face_tracker = capacity, ttl_s, clock, face_tracker
         self._trackers: OrderedDict[str, tuple[ScoreTracker | None, float]] = OrderedDict()
+        self._faces: dict[str, Any] = {}  # session -> its FaceTracker, made on its first frame
         self._lock = threading.Lock()
 
     def new(self) -> str:
@@ -77,6 +81,15 @@ class Sessions:
             self._trackers[session] = (tracker, self.clock())
             return tracker
 
+    def face_tracker(self, session: str):
+        """The FaceTracker following this session's player (None without a factory or for an unknown session)."""
+        with self._lock:
+            if self._new_face_tracker is None or session not in self._trackers:
+                return None
+            if session not in self._faces:
+                self._faces[session] = self._new_face_tracker()
+            return self._faces[session]
+
     def _expire(self) -> None:
         now = self.clock()
         while self._trackers:
@@ -84,11 +97,13 @@ class Sessions:
             if now - used <= self.ttl_s:
                 break
             del self._trackers[sid]
+            self._faces.pop(sid, None)
 
     def _trim(self) -> None:
         self._expire()
         while len(self._trackers) > self.capacity:
-            self._trackers.popitem(last=False)
+            sid, _ = self._trackers.popitem(last=False)
+            self._faces.pop(sid, None)
 
     def __len__(self) -> int:
         return len(self._trackers)
@@ -185,7 +200,7 @@ def create_app(
     from starlette.concurrency import run_in_threadpool
 
     rec = recognizer or Recognizer.default()
-    sessions = Sessions(max_sessions, session_ttl_s)
+    sessions = Sessions(max_sessions, session_ttl_s, face_tracker=rec.tracker)
     # The face detector resizes its input per frame (setInputSize): one frame through it at a time.
     lock = threading.Lock()
     pages = {} if docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
@@ -209,17 +224,9 @@ def create_app(
             return JSONResponse({"detail": f"requests from {origin[:100]} are not allowed"}, status_code=403)
         return await call_next(request)
 
-    face_trackers: OrderedDict[str, Any] = OrderedDict()  # session -> FaceTracker: a player's frames, in order
-
-    def faces_of(data: bytes, crop: bool | None, session: str | None = None):
+    def faces_of(data: bytes, crop: bool | None, tracker=None):
         try:
-            with lock:
-                tracker = None
-                if session is not None:  # follow this player's face (a fraction of a whole-frame search)
-                    tracker = face_trackers.pop(session, None) or rec.tracker()
-                    face_trackers[session] = tracker
-                    while len(face_trackers) > max_sessions:
-                        face_trackers.popitem(last=False)
+            with lock:  # a session's FaceTracker follows its player's face: a fraction of a whole-frame search
                 return rec.predict(data, crop=crop, tracker=tracker)
         except FerkitError as e:  # a non-image, a truncated file, a decompression bomb: the message says which
             raise HTTPException(400, str(e)) from None
@@ -260,7 +267,7 @@ def create_app(
             tracker = sessions.get(session, name, reset) if session else ScoreTracker(name, settle_s=0.0)
         except UnknownSession as e:
             raise HTTPException(404, str(e)) from None
-        faces = await run_in_threadpool(faces_of, data, None, session)
+        faces = await run_in_threadpool(faces_of, data, None, sessions.face_tracker(session) if session else None)
         try:
             result = tracker.update(faces, t).to_dict()
         except ValueError as e:  # a frame time that goes back, or is not finite
@@ -299,7 +306,7 @@ def serve(
     https: TLS with `cert`/`key`, or a self-signed certificate made for this machine's addresses (kept in the cache
     folder), and the URLs to open on a phone printed."""
     uvicorn = require("uvicorn", "serve")
-    rec = Recognizer.from_file(model, threads) if model else Recognizer.default(threads)
+    rec = Recognizer.load(model, threads)
     app = create_app(
         rec, allow_origins=allow_origins, allowed_hosts=allowed_hosts, docs=docs, body_timeout_s=body_timeout_s
     )

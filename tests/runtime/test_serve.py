@@ -159,6 +159,17 @@ def test_sessions_expire_and_unknown_ids_are_refused(rec):
     assert r.status_code == 404 and "start one with POST /session" in r.json()["detail"]
 
 
+def test_each_session_keeps_its_own_face_tracker_and_loses_it_with_the_session(rec):
+    now = [0.0]
+    sessions = Sessions(capacity=10, ttl_s=60, clock=lambda: now[0], face_tracker=rec.tracker)
+    a, b = sessions.new(), sessions.new()
+    assert sessions.face_tracker(a) is sessions.face_tracker(a) is not sessions.face_tracker(b)
+    assert sessions.face_tracker("made-up") is None
+    now[0] = 120.0
+    sessions.new()  # expires a and b
+    assert sessions.face_tracker(a) is None and not sessions._faces
+
+
 @pytest.mark.parametrize("t", ["inf", "nan", "1e309", "-inf"])
 def test_non_finite_times_are_refused_and_the_session_survives(rec, t):
     client = TestClient(create_app(rec))

@@ -31,4 +31,4 @@ def recognizer(model: str | None):
     """`--model`: an exported ferkit .onnx, else the bundled default (the runtime: no torch)."""
     from ferkit.runtime import Recognizer
 
-    return Recognizer.from_file(model) if model else Recognizer.default()
+    return Recognizer.load(model)

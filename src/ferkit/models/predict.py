@@ -105,7 +105,6 @@ def ensemble_of_models(paths: list[str], images: np.ndarray, precision: str, tta
     """Log of the members' mean probability: an ensemble averages probabilities, then reads the argmax."""
     from ferkit.metrics import softmax
     from ferkit.models.checkpoint import load_model
-    from ferkit.models.predict import predict_logits
 
     probs = [
         softmax(predict_logits(load_model(p)[0], images, precision=precision, tta=tta).astype(np.float64))
