@@ -81,3 +81,9 @@ def fast_fer(**kwargs) -> FastFer:
 def fast_fer_s(**kwargs) -> FastFer:
     """A narrower variant for slower CPUs: 48/192/384 channels (~0.56x the MACs)."""
     return FastFer(**{"widths": (48, 192, 384), **kwargs})
+
+
+@register_model
+def fast_fer_t(**kwargs) -> FastFer:
+    """The phone student (issue 18, part 4): 32/96/192 channels, 0.63M parameters (~46 MMAC, ~0.3x fast_fer_s)."""
+    return FastFer(**{"widths": (32, 96, 192), **kwargs})
