@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ferkit.bundled import BUNDLED, bundled_model_path
 from ferkit.contract import ModelFileError, parse_contract
 from ferkit.faces import Detection, FaceDetector, FaceTracker, align_face
 from ferkit.metrics import softmax
@@ -17,7 +17,6 @@ from ferkit.preprocess import ImageError, faces_to_input, load_image, resize_fac
 # Images this small are face crops already (FER2013 is 48x48): they are classified without detection.
 CROP_MAX_SIDE = 64
 MIN_CROP_SIDE = 8
-DEFAULT_MODEL = "ferkit_default.onnx"
 LOGIT_BATCH = 256  # faces per ONNX Runtime call
 # Keys every ferkit ONNX file carries in its metadata_props; nothing is inferred from the file name.
 REQUIRED_METADATA = ("ferkit_contract",)
@@ -40,10 +39,6 @@ class Face:
             "expression": self.expression,
             "probabilities": {k: round(v, 5) for k, v in self.probabilities.items()},
         }
-
-
-def default_model_path() -> Path:
-    return Path(str(files("ferkit") / "weights" / DEFAULT_MODEL))
 
 
 class Recognizer:
@@ -80,16 +75,19 @@ class Recognizer:
         return cls(session, parse_contract(session, meta["ferkit_contract"], path), meta, str(path))
 
     @classmethod
-    def default(cls, threads: int | None = None) -> Recognizer:
-        path = default_model_path()
+    def default(cls, name: str = "default", threads: int | None = None) -> Recognizer:
+        """A bundled model by name: "default" (most accurate) or "mobile" (the phone student, fastest)."""
+        path = bundled_model_path(name)
         if not path.is_file():
-            raise ModelFileError(f"the bundled model is missing from this install ({path})")
+            raise ModelFileError(f"the bundled model {name!r} is missing from this install ({path})")
         return cls.from_file(path, threads)
 
     @classmethod
     def load(cls, model: str | Path | None = None, threads: int | None = None) -> Recognizer:
-        """An exported ferkit .onnx, or the bundled default when `model` is None (what every `--model` means)."""
-        return cls.from_file(model, threads) if model else cls.default(threads)
+        """What every `--model` means: a bundled model's name (None: the default), else an exported ferkit .onnx."""
+        if model is None or str(model) in BUNDLED:
+            return cls.default(str(model or "default"), threads)
+        return cls.from_file(model, threads)
 
     @property
     def detector(self) -> FaceDetector:

@@ -1,6 +1,7 @@
 """Every export format on a tiny trained model, checked through its own runtime."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,6 +113,32 @@ def test_bundle_replaces_the_default_only_when_it_is_better_on_publictest(traine
     assert main(args) == 2  # the same model again is no improvement
     assert "not above the bundled model's" in capsys.readouterr().err
     assert main([*args, "--force"]) == 0
+
+
+def test_bundle_by_name_fills_the_mobile_slot_beside_the_default(trained, tmp_path, monkeypatch):
+    """`ferkit bundle model.pt --name mobile`: its own file, card and golden outputs; the default is untouched."""
+    from ferkit.export.bundle import bundled_paths
+    from ferkit.runtime import Recognizer
+
+    ckpt, _, _ = trained
+    pkg = tmp_path / "weights"
+    pkg.mkdir()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "tests" / "golden").mkdir(parents=True)
+    assert main(["bundle", str(ckpt), "--name", "mobile", "--package-dir", str(pkg)]) == 0
+    paths = bundled_paths("mobile", pkg)
+    assert paths.model == pkg / "ferkit_mobile.onnx" and not (pkg / "ferkit_default.onnx").exists()
+    assert "ferkit_mobile.onnx" in paths.card.read_text() and paths.card == Path("docs/MODEL_CARD_mobile.md")
+    golden = json.loads(paths.golden.read_text())
+    assert golden["model_sha256"] and paths.golden == Path("tests/golden/mobile_model.json")
+    assert json.loads(Recognizer.from_file(paths.model).metadata["evaluation"])["PublicTest"]["n"] > 0
+
+
+def test_bundle_names_are_checked(capsys):
+    with pytest.raises(SystemExit):
+        main(["bundle", "x.pt", "--name", "tiny"])
+    assert "invalid choice: 'tiny'" in capsys.readouterr().err
 
 
 def test_bundle_remeasures_an_onnx_in_place_and_writes_phone_files(trained, tmp_path, capsys):

@@ -55,7 +55,8 @@ def test_a_graph_that_does_not_fit_the_named_model_is_refused(tmp_path):
 def test_export_the_bundled_default_without_training(trained, tmp_path, monkeypatch):
     """`ferkit export default --format onnx`: the shipped model, rebuilt and re-exported with its own calibration."""
     from ferkit.cli import main
-    from ferkit.runtime import Recognizer, default_model_path
+    from ferkit.bundled import bundled_model_path
+    from ferkit.runtime import Recognizer
 
     out = tmp_path / "d.onnx"
     data = trained[0].parent / "fer2013.csv"
@@ -63,4 +64,4 @@ def test_export_the_bundled_default_without_training(trained, tmp_path, monkeypa
     a, b = Recognizer.default(), Recognizer.from_file(out)
     faces = make_faces(8, seed=3)[0]
     np.testing.assert_allclose(a.probabilities(faces), b.probabilities(faces), atol=1e-5)
-    assert b.temperature == pytest.approx(a.temperature) and str(default_model_path()) != str(out)
+    assert b.temperature == pytest.approx(a.temperature) and str(bundled_model_path()) != str(out)

@@ -61,19 +61,46 @@ def test_teacher_logits_of_another_data_file_are_refused(fer_csv, tmp_path):
     assert main([*args, "--data", str(fer_csv), *TINY]) == 2  # a PredictionFileError, not a traceback
 
 
-def test_ferplus_votes_mixed_into_training_targets_through_cli(fer_csv, tmp_path):
+def neutral_votes(fer_csv, out):
+    """A FER+ vote file for fer_csv in which every image got ten neutral votes."""
     from ferkit.data import FERPLUS_COLUMNS, load_fer2013
 
-    ds = load_fer2013(fer_csv)
     rows = ["Usage,Image name," + ",".join(FERPLUS_COLUMNS)]
-    for i, u in enumerate(ds.usage):
-        rows.append(f"{u},fer{i:07d}.png," + ",".join(["10"] + ["0"] * 9))  # every image: neutral
-    plus = tmp_path / "fer2013new.csv"
-    plus.write_text("\n".join(rows) + "\n")
+    for i, u in enumerate(load_fer2013(fer_csv).usage):
+        rows.append(f"{u},fer{i:07d}.png," + ",".join(["10"] + ["0"] * 9))
+    out.write_text("\n".join(rows) + "\n")
+    return out
+
+
+def test_ferplus_votes_mixed_into_training_targets_through_cli(fer_csv, tmp_path):
+    plus = neutral_votes(fer_csv, tmp_path / "fer2013new.csv")
     run = tmp_path / "run"
     args = ["train", "--config", "fast", "--data", str(fer_csv), "--run-dir", str(run), *TINY]
     assert main([*args, "--set", "ferplus_weight=0.3", "--set", f"ferplus={plus}"]) == 0
     assert json.loads((run / "summary.json").read_text())["config"]["ferplus_weight"] == 0.3
+
+
+def test_teacher_logits_and_ferplus_votes_combine(fer_csv, tmp_path):
+    """Both: the teachers' logits, then the label mixed with FER+ votes (the hard term's target); through the CLI."""
+    from ferkit.data import join_ferplus, load_fer2013, make_splits, mixed_targets, read_ferplus
+    from ferkit.training.config import TrainConfig
+    from ferkit.training.loop import soft_targets
+
+    a, _ = teacher_run(fer_csv, tmp_path / "A")
+    plus = neutral_votes(fer_csv, tmp_path / "fer2013new.csv")
+    splits = make_splits(join_ferplus(load_fer2013(fer_csv), read_ferplus(plus)), "official")
+    cfg = TrainConfig(teacher_logits=[str(a)], data=str(fer_csv), ferplus_weight=0.4, ferplus=str(plus))
+    got = soft_targets(cfg, splits)
+    t = splits.train
+    assert got.shape == (len(t), 14)
+    np.testing.assert_allclose(got[:, :7], soft_targets(TrainConfig(teacher_logits=[str(a)], data=str(fer_csv)), splits))
+    np.testing.assert_allclose(got[:, 7:], mixed_targets(t.labels, t.votes, t.votes_usable, 0.4))
+    assert not np.allclose(got[:, 7:], np.eye(7)[t.labels])  # the neutral votes moved the hard target
+    run = tmp_path / "student"
+    args = ["distill", "--teacher-logits", str(a), "--config", "fast", "--run-dir", str(run), "--data", str(fer_csv)]
+    assert main([*args, *TINY, "--set", "ferplus_weight=0.4", "--set", f"ferplus={plus}"]) == 0
+    config = json.loads((run / "summary.json").read_text())["config"]
+    assert config["ferplus_weight"] == 0.4 and config["teacher_logits"] == [str(a)]
 
 
 def test_soft_target_cross_entropy_and_logit_kl():

@@ -27,8 +27,11 @@ def positive_float(text: str) -> float:
     return value
 
 
+MODEL_HELP = "a bundled model by name (default, mobile) or an exported ferkit .onnx (default: default)"
+
+
 def recognizer(model: str | None):
-    """`--model`: an exported ferkit .onnx, else the bundled default (the runtime: no torch)."""
+    """`--model`: a bundled model's name or an exported ferkit .onnx (the runtime: no torch)."""
     from ferkit.runtime import Recognizer
 
     return Recognizer.load(model)

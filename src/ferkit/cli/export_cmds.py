@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ferkit.bundled import BUNDLED
 from ferkit.export.pipeline import FORMATS, export_checkpoint, output_path, resolve_model
 
 
@@ -32,21 +33,22 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    """A trained model.pt becomes the package default if it beats it on PublicTest; an .onnx is re-measured in place."""
-    from ferkit.export.bundle import bundle_checkpoint, remeasure
+    """A trained model.pt becomes a bundled model (by --name) if it beats it on PublicTest; an .onnx is re-measured
+    in place."""
+    from ferkit.export.bundle import bundle_checkpoint, bundled_paths, remeasure
 
     model_path = Path(args.model)
-    golden = Path(args.golden) if Path(args.golden).parent.parent.is_dir() else None  # in a source checkout
+    paths = bundled_paths(args.name, Path(args.package_dir), args.card, args.golden)
+    golden = paths.golden if paths.golden.parent.parent.is_dir() else None  # in a source checkout
     command = f"ferkit bundle {model_path.as_posix() if not model_path.is_absolute() else model_path.name}"
+    command += (f" --name {args.name}" if args.name != "default" and model_path.suffix != ".onnx" else "")
     command += " --phone" if args.phone else ""
     if model_path.suffix == ".onnx":
-        card = remeasure(model_path, args.data, Path(args.card), golden, command, phone=args.phone)
+        card = remeasure(model_path, args.data, paths.card, golden, command, phone=args.phone)
     else:
-        card = bundle_checkpoint(
-            model_path, Path(args.package_dir), args.data, Path(args.card), golden, command, args.margin, args.force
-        )
+        card = bundle_checkpoint(model_path, paths.model, args.data, paths.card, golden, command, args.margin, args.force)
     print(card)
-    print(f"model card: {args.card}" + (f"; golden outputs: {golden}" if golden else ""))
+    print(f"model card: {paths.card}" + (f"; golden outputs: {golden}" if golden else ""))
     return 0
 
 
@@ -78,8 +80,9 @@ def add_export_parsers(stages) -> None:
     bd.add_argument("--data", help="FER2013 file or folder")
     bd.add_argument("--margin", type=float, default=1.0, help="face crop margin (tuned: see docs/RESULTS.md)")
     bd.add_argument("--package-dir", default=str(Path(__file__).resolve().parents[1] / "weights"))
-    bd.add_argument("--card", default="docs/MODEL_CARD.md")
-    bd.add_argument("--golden", default="tests/golden/default_model.json", help="golden outputs to re-pin")
+    bd.add_argument("--name", default="default", choices=BUNDLED, help="which bundled model a model.pt replaces")
+    bd.add_argument("--card", help="model card (default: docs/MODEL_CARD.md; docs/MODEL_CARD_<name>.md)")
+    bd.add_argument("--golden", help="golden outputs to re-pin (default: tests/golden/<name>_model.json)")
     bd.add_argument("--phone", action="store_true", help="also write and measure the drop-in phone files (.onnx only)")
     bd.add_argument("--force", action="store_true", help="replace the default even if it scores higher on PublicTest")
     bd.set_defaults(func=cmd_bundle)

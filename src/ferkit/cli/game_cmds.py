@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ferkit.cli.args import positive_int, recognizer
+from ferkit.cli.args import MODEL_HELP, positive_int, recognizer
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def add_score_parser(stages) -> None:
     sc = stages.add_parser("score", help="Best Actor: how well the face in a photo or video shows an expression")
     sc.add_argument("inputs", nargs="+", help="photos or videos (files, folders or globs)")
     sc.add_argument("--target", required=True, help="the expression asked for: angry, disgust, fear, happy, ...")
-    sc.add_argument("--model", help="an exported ferkit .onnx (default: the bundled model)")
+    sc.add_argument("--model", help=MODEL_HELP)
     sc.add_argument("--every", type=positive_int, default=1, help="videos: score every Nth frame (default: all)")
     sc.add_argument("--json", action="store_true", help="print JSON: the score and every frame's")
     sc.set_defaults(func=cmd_score)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ferkit.cli.args import positive_int, recognizer
+from ferkit.cli.args import MODEL_HELP, positive_int, recognizer
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -31,9 +31,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The bundled model on a sample photo, then its PrivateTest accuracy through the runtime when FER2013 is here."""
     from ferkit.media import demo
-    from ferkit.runtime import Recognizer
 
-    r = demo(Recognizer.default(), Path(args.out), args.data)
+    r = demo(recognizer(args.model), Path(args.out), args.data)
     for face in r["photo"]:
         print(f"{Path(face['source']).name}: face {face['face']} {face['expression']}")
     print(f"annotated photo and probability chart: {args.out}/")
@@ -51,7 +50,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def add_predict_parsers(stages) -> None:
     pr = stages.add_parser("predict", help="expressions of the faces in photos, folders, globs and videos (no torch)")
     pr.add_argument("inputs", nargs="+", help="image or video files, folders, or glob patterns")
-    pr.add_argument("--model", help="an exported ferkit .onnx (default: the bundled model)")
+    pr.add_argument("--model", help=MODEL_HELP)
     mode = pr.add_mutually_exclusive_group()
     mode.add_argument("--crop", action="store_true", help="inputs are face crops: classify them whole")
     mode.add_argument("--detect", action="store_true", help="always detect faces (default: images <= 64 px are crops)")
@@ -64,5 +63,6 @@ def add_predict_parsers(stages) -> None:
     pr.set_defaults(func=cmd_predict)
     dm = stages.add_parser("demo", help="the bundled model on a sample photo, and its PrivateTest accuracy")
     dm.add_argument("--out", default="runs/demo", help="folder for the annotated photo and chart")
+    dm.add_argument("--model", help=MODEL_HELP)
     dm.add_argument("--data", help="FER2013 file or folder")
     dm.set_defaults(func=cmd_demo)

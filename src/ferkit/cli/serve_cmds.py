@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ferkit.cli.args import positive_float
+from ferkit.cli.args import MODEL_HELP, positive_float
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def add_serve_parser(stages) -> None:
     sv = stages.add_parser("serve", help="HTTP API (/predict, /score, /health) and the Best Actor web page at /")
-    sv.add_argument("--model", help="an exported ferkit .onnx (default: the bundled model)")
+    sv.add_argument("--model", help=MODEL_HELP)
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")

@@ -254,9 +254,28 @@ def remeasure(path: Path, data: str | None, card: Path, golden: Path | None, com
     return text
 
 
+@dataclass
+class BundledPaths:
+    model: Path  # the ONNX file in the package's weights folder
+    card: Path  # its model card
+    golden: Path  # its pinned golden outputs (re-pinned only in a source checkout)
+
+
+def bundled_paths(name: str, package_dir: Path, card: str | None = None, golden: str | None = None) -> BundledPaths:
+    """Where the bundled model `name` lives and what documents it: docs/MODEL_CARD.md for the default,
+    docs/MODEL_CARD_<name>.md for the others; tests/golden/<name>_model.json."""
+    from ferkit.bundled import BUNDLED
+
+    return BundledPaths(
+        package_dir / BUNDLED[name],
+        Path(card or ("docs/MODEL_CARD.md" if name == "default" else f"docs/MODEL_CARD_{name}.md")),
+        Path(golden or f"tests/golden/{name}_model.json"),
+    )
+
+
 def bundle_checkpoint(
     model_path: Path,
-    package_dir: Path,
+    target: Path,
     data: str | None,
     card: Path,
     golden: Path | None,
@@ -264,16 +283,15 @@ def bundle_checkpoint(
     margin: float = 1.0,
     force: bool = False,
 ) -> str:
-    """Export model.pt (parity-checked), measure the export as `remeasure` does, and make it the package default
-    only when it beats the bundled one on PublicTest (or force)."""
+    """Export model.pt (parity-checked), measure the export as `remeasure` does, and make it the bundled model at
+    `target` only when it beats the one there on PublicTest (or force)."""
     from ferkit.errors import FerkitError
     from ferkit.export.pipeline import export_checkpoint
     from ferkit.golden import write_golden
     from ferkit.models.checkpoint import load_checkpoint
-    from ferkit.runtime import DEFAULT_MODEL, Recognizer
+    from ferkit.runtime import Recognizer
 
     data = data or load_checkpoint(model_path).get("config", {}).get("data")  # measured on the data it names
-    target = package_dir / DEFAULT_MODEL
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.new.onnx")
     try:
         parity = export_checkpoint(model_path, tmp, data, margin=margin)
@@ -284,7 +302,7 @@ def bundle_checkpoint(
         if current is not None and new_acc <= current and not force:
             raise FerkitError(
                 f"{model_path} scores {new_acc:.4f} on PublicTest, not above the bundled model's {current:.4f}; "
-                "the default stays (--force replaces it anyway)"
+                f"{target.name} stays (--force replaces it anyway)"
             )
         apply_measurement(tmp, rec, m)
         tmp.replace(target)

@@ -70,19 +70,21 @@ SUFFIX = {
 
 
 def resolve_model(name: str | Path) -> Path:
-    """`default` (the bundled model) or a path: what `ferkit export MODEL` names."""
-    from ferkit.runtime import default_model_path
+    """A bundled model's name (`default`, `mobile`) or a path: what `ferkit export MODEL` names."""
+    from ferkit.bundled import BUNDLED, bundled_model_path
 
-    return default_model_path() if str(name) == "default" else Path(name)
+    return bundled_model_path(str(name)) if str(name) in BUNDLED else Path(name)
 
 
 def output_path(model: str | Path, fmt: str, out: str | Path | None = None) -> Path:
-    """`out`, else beside the model with the format's suffix; the bundled default exports into the working folder
+    """`out`, else beside the model with the format's suffix; a bundled model exports into the working folder
     (the installed package folder is not the user's to write into)."""
+    from ferkit.bundled import BUNDLED
+
     if out:
         return Path(out)
     path = resolve_model(model)
-    return Path(path.name if str(model) == "default" else path).with_suffix(SUFFIX[fmt])
+    return Path(path.name if str(model) in BUNDLED else path).with_suffix(SUFFIX[fmt])
 
 
 def export_checkpoint(

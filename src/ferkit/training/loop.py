@@ -42,31 +42,39 @@ class PhaseData:
 
 
 def soft_targets(cfg: TrainConfig, splits: Splits) -> np.ndarray | None:
-    """(N, 7) per-Training-image targets the recipe asks for, aligned with splits.train, or None.
+    """(N, 7) or (N, 14) per-Training-image targets the recipe asks for, aligned with splits.train, or None.
 
     teacher_logits: the committed runs' Training logits, ensembled (log of the mean probability), checked to be
     predictions of this very data file. ferplus_weight: one-hot labels mixed with the FER+ vote shares
     (splits.train must carry votes: ferkit.data.join_ferplus); only Training rows' votes are ever used.
+    Both: (N, 14), the teachers' logits then the mixed label (LogitDistillModule's hard-label term uses it).
     """
-    if cfg.teacher_logits:
-        from ferkit.data import locate
-        from ferkit.data.source import data_identity
-        from ferkit.predictions import ensemble_logits, read_run
-
-        if cfg.split != "official":
-            raise ValueError("teacher_logits are per Training row: they need split=official")
-        sha = data_identity(locate(cfg.data))["sha256"]
-        rows = {"Training": len(splits.train), "PublicTest": len(splits.val), "PrivateTest": len(splits.test)}
-        runs = [read_run(p, sha, rows) for p in cfg.teacher_logits]
-        return ensemble_logits([r.logits["Training"] for r in runs]).astype(np.float32)
+    teachers = _teacher_logits(cfg, splits) if cfg.teacher_logits else None
+    mixed = None
     if cfg.ferplus_weight > 0:
         from ferkit.data import mixed_targets
 
         train = splits.train
         if train.votes is None:
             raise ValueError("ferplus_weight needs FER+ votes joined to the data (ferkit.data.join_ferplus)")
-        return mixed_targets(train.labels, train.votes, train.votes_usable, cfg.ferplus_weight)
-    return None
+        mixed = mixed_targets(train.labels, train.votes, train.votes_usable, cfg.ferplus_weight)
+    if teachers is not None and mixed is not None:
+        return np.concatenate([teachers, mixed], 1)  # (N, 7 + 7)
+    return teachers if teachers is not None else mixed
+
+
+def _teacher_logits(cfg: TrainConfig, splits: Splits) -> np.ndarray:
+    """(N, 7) float32: the committed runs' Training logits, ensembled, refused if made on another data file."""
+    from ferkit.data import locate
+    from ferkit.data.source import data_identity
+    from ferkit.predictions import ensemble_logits, read_run
+
+    if cfg.split != "official":
+        raise ValueError("teacher_logits are per Training row: they need split=official")
+    sha = data_identity(locate(cfg.data))["sha256"]
+    rows = {"Training": len(splits.train), "PublicTest": len(splits.val), "PrivateTest": len(splits.test)}
+    runs = [read_run(p, sha, rows) for p in cfg.teacher_logits]
+    return ensemble_logits([r.logits["Training"] for r in runs]).astype(np.float32)
 
 
 def mine_hard_examples(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, precision: str) -> np.ndarray:

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from ferkit.labels import NUM_CLASSES
 from ferkit.models.preprocess import crop_to, to_input
 from ferkit.training.augment import augment, mixup, random_erasing
 from ferkit.training.config import Phase, TrainConfig, to_dict
@@ -189,10 +190,12 @@ class LogitDistillModule(FERModule):
     """A student fitted to labels and to teachers' committed Training logits (no teacher model is loaded).
 
     Batches carry each image's ensembled teacher logits (B, 7): the teachers saw the plain centre crop, the student
-    an augmented view of the same face (offline distillation)."""
+    an augmented view of the same face (offline distillation). With FER+ mixing too they carry (B, 14): the
+    teachers' logits, then the label mixed with the FER+ votes, which replaces the one-hot label in the hard term."""
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y, t_logits = batch
+        x, y, extra = batch
+        t_logits, soft = extra[:, :NUM_CLASSES], (extra[:, NUM_CLASSES:] if extra.shape[1] > NUM_CLASSES else None)
         x, mix = self._augmented(x, batch_idx)
         logits = self(x).float()
         temp, alpha = self.config.distill_temperature, self.config.distill_alpha
@@ -200,7 +203,7 @@ class LogitDistillModule(FERModule):
         if mix is not None:
             partner, lam = mix
             t_probs = lam * t_probs + (1 - lam) * t_probs[partner]
-        loss = alpha * soft_kl(logits, t_probs, temp) + (1 - alpha) * self._cross_entropy(logits, y, mix)
+        loss = alpha * soft_kl(logits, t_probs, temp) + (1 - alpha) * self._cross_entropy(logits, y, mix, soft)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
         return loss
