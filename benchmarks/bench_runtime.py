@@ -1,8 +1,13 @@
-"""Inference speed on this CPU: ONNX Runtime vs torch eager (same weights), and a whole 640x480 frame end to end,
-by the previous code path (YuNet on every whole frame) and with the FaceTracker (a window around the last face)
-side by side in one run; then what tracking does to accuracy on the margin study's PublicTest protocol.
+"""Inference speed on this CPU, side by side in one run:
+- an architecture (--model) in ONNX Runtime vs torch eager (same random weights);
+- per-face latency (batch 1, ONNX Runtime) of candidate architectures (--archs: the phone students tried);
+- every bundled model (default, mobile): per-face latency and a tracked 640x480 frame end to end, with the
+  accuracy its file records;
+- a whole 640x480 frame end to end by the previous code path (YuNet on every whole frame) and with the
+  FaceTracker (a window around the last face); then what tracking does to accuracy on the margin study's
+  PublicTest protocol.
 
-python benchmarks/bench_runtime.py [--model seed_vgg] [--protocol-faces 3589] [--data FER2013]
+python benchmarks/bench_runtime.py [--model seed_vgg] [--archs fast_fer_t mobile_fer] [--protocol-faces 3589]
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
+from ferkit.bundled import BUNDLED, bundled_model_path
 from ferkit.export.onnx import WithPreprocess, contract, export_onnx
+from ferkit.faces import TRACK_WINDOW_PX
 from ferkit.media import sample_photo
-from ferkit.models import create_model
+from ferkit.models import count_macs, count_parameters, create_model
 from ferkit.runtime import Recognizer
 
 
@@ -67,45 +74,108 @@ def in_frame(photo: np.ndarray, dx: int = 0, dy: int = 0) -> np.ndarray:
     return frame
 
 
-def tracking_protocol(rec: Recognizer, data: str | None, n: int) -> dict:
+def tracking_protocol(rec: Recognizer, data: str | None, n: int, windows: list[int]) -> dict:
     """PublicTest faces as photos (tune_margin.as_photo) in 640x480 frames: classified after a full-frame search
-    (the previous path) and by a tracker that found the face in the previous frame, 6 px left and 4 px up."""
+    (the previous path) and by trackers (one per search-window size) that found the face in the previous frame,
+    6 px left and 4 px up."""
     from tune_margin import as_photo
 
     from ferkit.data import load_fer2013, make_splits
+    from ferkit.faces import FaceTracker
 
     val = make_splits(load_fer2013(data), "official").val
-    full, tracked = [], []
+    full, tracked = [], {px: [] for px in windows}
     for face in val.images[:n]:
         photo = as_photo(face)
         frame = in_frame(photo)
         faces = rec.predict(frame)
-        tracker = rec.tracker()
-        rec.predict(in_frame(photo, -6, -4), tracker=tracker)  # the previous frame: a full-frame search
-        follow = rec.predict(frame, tracker=tracker)
         full.append(rec.labels.index(faces[0].expression) if faces else -1)
-        tracked.append(rec.labels.index(follow[0].expression) if follow else -1)
-    full, tracked, labels = np.array(full), np.array(tracked), val.labels[:n]
-    both = (full >= 0) & (tracked >= 0)
-    return {
-        "faces": int(n),
-        "found_full_frame": int((full >= 0).sum()),
-        "found_tracked": int((tracked >= 0).sum()),
-        "found_by_both": int(both.sum()),
-        "accuracy_full_frame_on_found_by_both": float((full[both] == labels[both]).mean()),
-        "accuracy_tracked_on_found_by_both": float((tracked[both] == labels[both]).mean()),
-        "agreement_on_found_by_both": float((full[both] == tracked[both]).mean()),
-    }
+        for px in windows:
+            tracker = FaceTracker(rec.detector, window_px=px)
+            rec.predict(in_frame(photo, -6, -4), tracker=tracker)  # the previous frame: a full-frame search
+            follow = rec.predict(frame, tracker=tracker)
+            tracked[px].append(rec.labels.index(follow[0].expression) if follow else -1)
+    full, labels = np.array(full), val.labels[:n]
+    out: dict = {"faces": int(n), "found_full_frame": int((full >= 0).sum())}
+    for px in windows:
+        t = np.array(tracked[px])
+        both = (full >= 0) & (t >= 0)
+        out[f"window_{px}px"] = {
+            "found_tracked": int((t >= 0).sum()),
+            "found_by_both": int(both.sum()),
+            "accuracy_full_frame_on_found_by_both": float((full[both] == labels[both]).mean()),
+            "accuracy_tracked_on_found_by_both": float((t[both] == labels[both]).mean()),
+            "agreement_on_found_by_both": float((full[both] == t[both]).mean()),
+        }
+    return out
+
+
+def random_onnx(name: str, faces: np.ndarray) -> Recognizer:
+    """A registered architecture with random weights, exported to a temporary ONNX file (latency only)."""
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    path = Path(tempfile.mkdtemp()) / f"{name}.onnx"
+    export_onnx(model, path, {"ferkit_contract": json.dumps(contract(model))}, faces[:32])
+    return Recognizer.from_file(path)
+
+
+def size_of(name: str) -> dict:
+    model = create_model(name)
+    return {"parameters": count_parameters(model)["trainable"], "MFLOP": round(2 * count_macs(model) / 1e6, 1)}
+
+
+def arch_rows(names: list[str], faces: np.ndarray, runs: int) -> list[dict]:
+    """Per-face batch-1 latency of each architecture, measured in interleaved rounds (same machine state)."""
+    recs = {n: random_onnx(n, faces) for n in names}
+    ms: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(4):
+        for n, rec in recs.items():
+            ms[n] += latencies(lambda rec=rec: rec.logits(faces[:1]), runs // 4)
+    return [{"architecture": n, **size_of(n), "batch-1 median ms": statistics.median(ms[n])} for n in names]
+
+
+def bundled_rows(frame: np.ndarray, faces: np.ndarray, runs: int) -> list[dict]:
+    """Every bundled model side by side: per-face latency (batch 1) and a tracked 640x480 frame end to end,
+    interleaved round by round; the accuracy is what its file records (measured by `ferkit bundle`)."""
+    recs = {n: Recognizer.default(n) for n in BUNDLED if bundled_model_path(n).is_file()}
+    trackers = {n: rec.tracker() for n, rec in recs.items()}
+    for n, rec in recs.items():
+        assert len(rec.predict(frame, tracker=trackers[n])) == 1  # the full-frame search that starts tracking
+    face, frame_ms = {n: [] for n in recs}, {n: [] for n in recs}
+    for _ in range(4):
+        for n, rec in recs.items():
+            face[n] += latencies(lambda rec=rec: rec.logits(faces[:1]), runs // 4)
+            frame_ms[n] += latencies(lambda n=n, rec=rec: rec.predict(frame, tracker=trackers[n]), 29, warmup=1)
+    rows = []
+    for n, rec in recs.items():
+        ev = json.loads(rec.metadata.get("evaluation", "{}"))
+        rows.append(
+            {
+                "bundled": n,
+                "architecture": rec.metadata.get("model_name", "?"),
+                **size_of(rec.metadata["model_name"]),
+                "ms/face median": statistics.median(face[n]),
+                "tracked frame median ms": statistics.median(frame_ms[n]),
+                "tracked frame p90 ms": float(np.percentile(frame_ms[n], 90)),
+                "PublicTest": ev.get("PublicTest", {}).get("accuracy"),
+                "PrivateTest": ev.get("PrivateTest", {}).get("accuracy"),
+            }
+        )
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="seed_vgg")
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--archs", nargs="*", default=["fast_fer_s", "fast_fer_t", "mobile_fer"], help="latency table")
     ap.add_argument(
         "--protocol-faces", type=int, default=3589, help="PublicTest faces for the tracking check (0: skip)"
     )
     ap.add_argument("--data", help="FER2013 (default: found as ferkit finds it)")
+    ap.add_argument(
+        "--windows", type=int, nargs="+", default=[TRACK_WINDOW_PX], help="tracker search windows (px) to compare"
+    )
     args = ap.parse_args()
     torch.manual_seed(0)
     model = create_model(args.model).eval()
@@ -133,33 +203,51 @@ def main() -> None:
     frame = photo_640x480()
     default = Recognizer.default()
     assert len(default.predict(frame)) == 1
-    tracker = default.tracker()
-    assert len(default.predict(frame, tracker=tracker)) == 1
-    # Interleaved, so both paths see the same machine state: the previous path, then the tracked one.
-    e2e, e2e_tracked = [], []
+    from ferkit.faces import FaceTracker
+
+    trackers = {px: FaceTracker(default.detector, window_px=px) for px in args.windows}
+    for tracker in trackers.values():
+        assert len(default.predict(frame, tracker=tracker)) == 1
+    # Interleaved, so every path sees the same machine state: the whole-frame path, then each tracker.
+    e2e, e2e_tracked = [], {px: [] for px in trackers}
     for _ in range(4):
         e2e += latencies(lambda: default.predict(frame), 25, warmup=3)
-        e2e_tracked += latencies(lambda: default.predict(frame, tracker=tracker), 29, warmup=1)  # + 1 full search
+        for px, tracker in trackers.items():  # 29 tracked frames + 1 full search each round
+            e2e_tracked[px] += latencies(lambda tracker=tracker: default.predict(frame, tracker=tracker), 29, warmup=1)
     detect = latencies(lambda: default.detector.detect(frame), 50, warmup=5)
     extra = {
         "end_to_end_640x480_ms_median": statistics.median(e2e),
         "end_to_end_640x480_ms_p90": float(np.percentile(e2e, 90)),
-        "tracked_end_to_end_640x480_ms_median": statistics.median(e2e_tracked),
-        "tracked_end_to_end_640x480_ms_p90": float(np.percentile(e2e_tracked, 90)),
-        "tracked_end_to_end_640x480_ms_mean": statistics.mean(e2e_tracked),  # full-frame searches included
+        "tracked_end_to_end_640x480": {
+            f"window_{px}px": {
+                "median_ms": statistics.median(ms),
+                "p90_ms": float(np.percentile(ms, 90)),
+                "mean_ms": statistics.mean(ms),  # full-frame searches included
+            }
+            for px, ms in e2e_tracked.items()
+        },
         "detection_only_640x480_ms_median": statistics.median(detect),
         "threads": torch.get_num_threads(),
     }
+    if args.archs:
+        extra["architectures"] = arch_rows(args.archs, faces, args.runs)
+    extra["bundled"] = bundled_rows(frame, faces, args.runs)
     if args.protocol_faces:
-        extra["tracking_protocol"] = tracking_protocol(default, args.data, args.protocol_faces)
+        extra["tracking_protocol"] = tracking_protocol(default, args.data, args.protocol_faces, args.windows)
     report(f"runtime_{args.model}", rows, extra)
+    for table in ("architectures", "bundled"):
+        if extra.get(table):
+            report(f"runtime_{table}", extra[table], {"threads": extra["threads"]})
     e2e_med, e2e_p90 = extra["end_to_end_640x480_ms_median"], extra["end_to_end_640x480_ms_p90"]
     print(
         f"640x480 photo, one face, detect + align + classify: median {e2e_med:.2f} ms (p90 {e2e_p90:.2f}); "
-        f"detection alone {extra['detection_only_640x480_ms_median']:.2f} ms; tracked: median "
-        f"{extra['tracked_end_to_end_640x480_ms_median']:.2f} ms (p90 {extra['tracked_end_to_end_640x480_ms_p90']:.2f},"
-        f" mean with its full-frame searches {extra['tracked_end_to_end_640x480_ms_mean']:.2f})"
+        f"detection alone {extra['detection_only_640x480_ms_median']:.2f} ms"
     )
+    for key, t in extra["tracked_end_to_end_640x480"].items():
+        print(
+            f"tracked, {key}: median {t['median_ms']:.2f} ms (p90 {t['p90_ms']:.2f}, mean with its full-frame "
+            f"searches {t['mean_ms']:.2f})"
+        )
     if "tracking_protocol" in extra:
         print("tracking on the margin study's PublicTest protocol:", json.dumps(extra["tracking_protocol"]))
 

@@ -54,8 +54,8 @@ def test_a_graph_that_does_not_fit_the_named_model_is_refused(tmp_path):
 
 def test_export_the_bundled_default_without_training(trained, tmp_path, monkeypatch):
     """`ferkit export default --format onnx`: the shipped model, rebuilt and re-exported with its own calibration."""
-    from ferkit.cli import main
     from ferkit.bundled import bundled_model_path
+    from ferkit.cli import main
     from ferkit.runtime import Recognizer
 
     out = tmp_path / "d.onnx"

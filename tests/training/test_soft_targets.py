@@ -93,7 +93,9 @@ def test_teacher_logits_and_ferplus_votes_combine(fer_csv, tmp_path):
     got = soft_targets(cfg, splits)
     t = splits.train
     assert got.shape == (len(t), 14)
-    np.testing.assert_allclose(got[:, :7], soft_targets(TrainConfig(teacher_logits=[str(a)], data=str(fer_csv)), splits))
+    np.testing.assert_allclose(
+        got[:, :7], soft_targets(TrainConfig(teacher_logits=[str(a)], data=str(fer_csv)), splits)
+    )
     np.testing.assert_allclose(got[:, 7:], mixed_targets(t.labels, t.votes, t.votes_usable, 0.4))
     assert not np.allclose(got[:, 7:], np.eye(7)[t.labels])  # the neutral votes moved the hard target
     run = tmp_path / "student"

@@ -41,12 +41,14 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     paths = bundled_paths(args.name, Path(args.package_dir), args.card, args.golden)
     golden = paths.golden if paths.golden.parent.parent.is_dir() else None  # in a source checkout
     command = f"ferkit bundle {model_path.as_posix() if not model_path.is_absolute() else model_path.name}"
-    command += (f" --name {args.name}" if args.name != "default" and model_path.suffix != ".onnx" else "")
+    command += f" --name {args.name}" if args.name != "default" and model_path.suffix != ".onnx" else ""
     command += " --phone" if args.phone else ""
     if model_path.suffix == ".onnx":
         card = remeasure(model_path, args.data, paths.card, golden, command, phone=args.phone)
     else:
-        card = bundle_checkpoint(model_path, paths.model, args.data, paths.card, golden, command, args.margin, args.force)
+        card = bundle_checkpoint(
+            model_path, paths.model, args.data, paths.card, golden, command, args.margin, args.force
+        )
     print(card)
     print(f"model card: {paths.card}" + (f"; golden outputs: {golden}" if golden else ""))
     return 0
