@@ -18,7 +18,7 @@ from ferkit.errors import FerkitError, extra_of
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="a recipe by name (seed, best, fast, mobile, qat) or a YAML file")
+    p.add_argument("--config", help="a recipe by name (seed, best, fast, student, mobile, qat) or a YAML file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe key (phases.0.epochs=5)")
     p.add_argument("--data", help="FER2013 file or folder")
     p.add_argument("--split", choices=("official", "notebook"), help="official (default) or the notebook's 80/20")
