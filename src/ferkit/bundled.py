@@ -20,3 +20,9 @@ def bundled_model_path(name: str = "default") -> Path:
     if name not in BUNDLED:
         raise ModelFileError(f"no bundled model named {name!r}; bundled: {', '.join(BUNDLED)}")
     return Path(str(files("ferkit") / "weights" / BUNDLED[name]))
+
+
+def bundled_name(path: str | Path) -> str | None:
+    """The name under which a file is bundled (`ferkit_mobile.onnx` -> "mobile"), or None: what `ferkit bundle X.onnx`
+    uses to pick the card and golden outputs it rewrites."""
+    return next((name for name, file in BUNDLED.items() if Path(path).name == file), None)

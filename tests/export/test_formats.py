@@ -133,6 +133,10 @@ def test_bundle_by_name_fills_the_mobile_slot_beside_the_default(trained, tmp_pa
     golden = json.loads(paths.golden.read_text())
     assert golden["model_sha256"] and paths.golden == Path("tests/golden/mobile_model.json")
     assert json.loads(Recognizer.from_file(paths.model).metadata["evaluation"])["PublicTest"]["n"] > 0
+    paths.card.unlink()
+    data = str(ckpt.parent / "fer2013.csv")
+    assert main(["bundle", str(paths.model), "--data", data]) == 0  # re-measured in place: its own card, by its name
+    assert paths.card.is_file() and not Path("docs/MODEL_CARD.md").exists()
 
 
 def test_bundle_names_are_checked(capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ferkit.bundled import BUNDLED
+from ferkit.bundled import BUNDLED, bundled_name
 from ferkit.export.pipeline import FORMATS, export_checkpoint, output_path, resolve_model
 
 
@@ -38,10 +38,11 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     from ferkit.export.bundle import bundle_checkpoint, bundled_paths, remeasure
 
     model_path = Path(args.model)
-    paths = bundled_paths(args.name, Path(args.package_dir), args.card, args.golden)
+    name = args.name or bundled_name(model_path) or "default"
+    paths = bundled_paths(name, Path(args.package_dir), args.card, args.golden)
     golden = paths.golden if paths.golden.parent.parent.is_dir() else None  # in a source checkout
     command = f"ferkit bundle {model_path.as_posix() if not model_path.is_absolute() else model_path.name}"
-    command += f" --name {args.name}" if args.name != "default" and model_path.suffix != ".onnx" else ""
+    command += f" --name {args.name}" if args.name else ""
     command += " --phone" if args.phone else ""
     if model_path.suffix == ".onnx":
         card = remeasure(model_path, args.data, paths.card, golden, command, phone=args.phone)
@@ -82,7 +83,9 @@ def add_export_parsers(stages) -> None:
     bd.add_argument("--data", help="FER2013 file or folder")
     bd.add_argument("--margin", type=float, default=1.0, help="face crop margin (tuned: see docs/RESULTS.md)")
     bd.add_argument("--package-dir", default=str(Path(__file__).resolve().parents[1] / "weights"))
-    bd.add_argument("--name", default="default", choices=BUNDLED, help="which bundled model a model.pt replaces")
+    bd.add_argument(
+        "--name", choices=BUNDLED, help="which bundled model a model.pt replaces (default: default; an .onnx: its own)"
+    )
     bd.add_argument("--card", help="model card (default: docs/MODEL_CARD.md; docs/MODEL_CARD_<name>.md)")
     bd.add_argument("--golden", help="golden outputs to re-pin (default: tests/golden/<name>_model.json)")
     bd.add_argument("--phone", action="store_true", help="also write and measure the drop-in phone files (.onnx only)")
