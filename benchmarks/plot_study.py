@@ -1,15 +1,25 @@
 """The accuracy-per-CPU-minute figure of docs/RESULTS.md: PublicTest accuracy against training minutes for every
 candidate, from its run folder's metrics (per-epoch val_acc and epoch times) or its committed run.json.
 
-python benchmarks/plot_study.py --run NAME=RUN_DIR [--run ...] [--point NAME=MINUTES,ACC ...] --out docs/figures/x.png
+python benchmarks/plot_study.py [--run NAME=RUN_DIR ...] [--committed results/runs/*] [--point NAME=MINUTES,ACC ...] \
+    --out docs/figures/x.png
+
+--committed: every committed prediction file's run.json is a point (wall minutes, PublicTest accuracy of its kept
+weights) and a row of the printed table (benchmarks/results/study.json); runs that recorded no wall time are listed
+without a point.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report
 
 
 def curve(run_dir: Path) -> tuple[list[float], list[float]]:
@@ -29,6 +39,26 @@ def curve(run_dir: Path) -> tuple[list[float], list[float]]:
     return list(range(1, len(accs) + 1)), accs
 
 
+def committed_rows(folders: list[str]) -> list[dict]:
+    """One row per committed run folder, from its run.json (what the prediction file recorded)."""
+    rows = []
+    for folder in folders:
+        info = json.loads((Path(folder) / "run.json").read_text())
+        rows.append(
+            {
+                "run": info["name"],
+                "model": info["model"],
+                "parameters": info.get("parameters"),
+                "MFLOP": info.get("mflop"),
+                "epochs": info.get("epochs"),
+                "wall minutes": info.get("wall_minutes"),
+                "PublicTest": round(info["public_accuracy"], 4),
+                "teachers": len(info.get("recipe", {}).get("teacher_logits", [])),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     import matplotlib
 
@@ -38,9 +68,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR (its .log beside it gives the times)")
     ap.add_argument("--point", action="append", default=[], help="NAME=MINUTES,ACCURACY (a finished run)")
+    ap.add_argument("--committed", nargs="*", default=[], help="committed run folders (results/runs/*)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    rows = committed_rows(args.committed)
+    if rows:
+        report("study", rows)
+    for row in rows:
+        if row["wall minutes"]:
+            ax.scatter([row["wall minutes"]], [row["PublicTest"]], marker="*", s=120, label=row["run"], zorder=3)
     for spec in args.run:
         name, path = spec.split("=", 1)
         x, y = curve(Path(path))
