@@ -21,9 +21,10 @@ FER_EYE_DISTANCE = 16.95
 FER_EYE_CENTER = (24.0, 18.22)  # x centred: the measured 23.74 is half a pixel off centre, a detector bias
 DETECT_MAX_SIDE = 960  # frames are shrunk to this for detection; crops come from the full-size image
 MIN_SIDE = 16  # smaller images cannot hold a detectable face
-# A tracked window (twice the face) is searched at this size: the face is then ~100 px, where YuNet's eyes are
-# within a pixel or two (benchmarks/bench_runtime.py measures time and agreement with full-frame search).
-TRACK_WINDOW_PX = 200
+# A tracked window (twice the face) is searched at this size: the face is then ~64 px. Chosen by
+# benchmarks/bench_runtime.py --windows 200 128 112 96 (docs/RESULTS.md): 1.6x faster than 200 px and no accuracy
+# lost against the whole-frame search on the margin study's PublicTest protocol; 112 px was no faster, 96 px lost some.
+TRACK_WINDOW_PX = 128
 
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
@@ -87,7 +88,7 @@ class FaceDetector:
 
 class FaceTracker:
     """Follows one player from frame to frame: YuNet searches a window around the last face (twice its size,
-    shrunk to `window_px`) instead of the whole frame -- a 640x480 frame becomes a 200x200 search, 7.7x fewer
+    shrunk to `window_px`) instead of the whole frame -- a 640x480 frame becomes a 128x128 search, 19x fewer
     pixels. The whole frame is searched again when the window loses the face, and every `redetect_every` frames
     (a second player, a jump).
 

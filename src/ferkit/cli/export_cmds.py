@@ -89,5 +89,7 @@ def add_export_parsers(stages) -> None:
     bd.add_argument("--card", help="model card (default: docs/MODEL_CARD.md; docs/MODEL_CARD_<name>.md)")
     bd.add_argument("--golden", help="golden outputs to re-pin (default: tests/golden/<name>_model.json)")
     bd.add_argument("--phone", action="store_true", help="also write and measure the drop-in phone files (.onnx only)")
-    bd.add_argument("--force", action="store_true", help="replace the bundled model even if it scores higher on PublicTest")
+    bd.add_argument(
+        "--force", action="store_true", help="replace the bundled model even if it scores higher on PublicTest"
+    )
     bd.set_defaults(func=cmd_bundle)
