@@ -29,7 +29,7 @@ from common import report
 
 from ferkit.bundled import BUNDLED, bundled_model_path
 from ferkit.export.onnx import WithPreprocess, contract, export_onnx
-from ferkit.faces import TRACK_WINDOW_PX
+from ferkit.faces import TRACK_WINDOW_PX, FaceTracker
 from ferkit.media import sample_photo
 from ferkit.models import count_macs, count_parameters, create_model
 from ferkit.runtime import Recognizer
@@ -81,7 +81,6 @@ def tracking_protocol(rec: Recognizer, data: str | None, n: int, windows: list[i
     from tune_margin import as_photo
 
     from ferkit.data import load_fer2013, make_splits
-    from ferkit.faces import FaceTracker
 
     val = make_splits(load_fer2013(data), "official").val
     full, tracked = [], {px: [] for px in windows}
@@ -110,13 +109,13 @@ def tracking_protocol(rec: Recognizer, data: str | None, n: int, windows: list[i
     return out
 
 
-def random_onnx(name: str, faces: np.ndarray) -> Recognizer:
-    """A registered architecture with random weights, exported to a temporary ONNX file (latency only)."""
+def random_onnx(name: str, faces: np.ndarray) -> tuple[torch.nn.Module, Recognizer]:
+    """A registered architecture with random weights, and its export to a temporary ONNX file (latency only)."""
     torch.manual_seed(0)
     model = create_model(name).eval()
     path = Path(tempfile.mkdtemp()) / f"{name}.onnx"
     export_onnx(model, path, {"ferkit_contract": json.dumps(contract(model))}, faces[:32])
-    return Recognizer.from_file(path)
+    return model, Recognizer.from_file(path)
 
 
 def size_of(name: str) -> dict:
@@ -126,7 +125,7 @@ def size_of(name: str) -> dict:
 
 def arch_rows(names: list[str], faces: np.ndarray, runs: int) -> list[dict]:
     """Per-face batch-1 latency of each architecture, measured in interleaved rounds (same machine state)."""
-    recs = {n: random_onnx(n, faces) for n in names}
+    recs = {n: random_onnx(n, faces)[1] for n in names}
     ms: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(4):
         for n, rec in recs.items():
@@ -177,12 +176,8 @@ def main() -> None:
         "--windows", type=int, nargs="+", default=[TRACK_WINDOW_PX], help="tracker search windows (px) to compare"
     )
     args = ap.parse_args()
-    torch.manual_seed(0)
-    model = create_model(args.model).eval()
     faces = np.random.default_rng(0).integers(0, 256, (256, 48, 48), dtype=np.uint8)
-    path = Path(tempfile.mkdtemp()) / "bench.onnx"
-    export_onnx(model, path, {"ferkit_contract": json.dumps(contract(model))}, faces[:32])
-    rec = Recognizer.from_file(path)
+    model, rec = random_onnx(args.model, faces)
     wrapped = WithPreprocess(model).eval()
     x1, x256 = torch.from_numpy(faces[:1, None].astype(np.float32)), torch.from_numpy(faces[:, None].astype(np.float32))
 
@@ -203,8 +198,6 @@ def main() -> None:
     frame = photo_640x480()
     default = Recognizer.default()
     assert len(default.predict(frame)) == 1
-    from ferkit.faces import FaceTracker
-
     trackers = {px: FaceTracker(default.detector, window_px=px) for px in args.windows}
     for tracker in trackers.values():
         assert len(default.predict(frame, tracker=tracker)) == 1

@@ -53,13 +53,14 @@ class Recognizer:
         self._detector: FaceDetector | None = None
 
     @classmethod
-    def from_file(cls, path: str | Path, threads: int | None = None) -> Recognizer:
+    def from_file(cls, path: str | Path, threads: int | None = None, session_options=None) -> Recognizer:
+        """session_options: an onnxruntime.SessionOptions to start from (benchmarks try threading settings)."""
         import onnxruntime as ort
 
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file")
-        opts = ort.SessionOptions()
+        opts = session_options or ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         try:
