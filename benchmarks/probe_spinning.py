@@ -18,18 +18,14 @@ from bench_runtime import latencies, photo_640x480
 from common import report
 
 from ferkit.bundled import bundled_model_path
-from ferkit.contract import parse_contract
 from ferkit.faces import FaceTracker
 from ferkit.runtime import Recognizer
 
 
 def recognizer(spin: str) -> Recognizer:
-    path = str(bundled_model_path())
     opts = ort.SessionOptions()
     opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
-    session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    meta = dict(session.get_modelmeta().custom_metadata_map)
-    return Recognizer(session, parse_contract(session, meta["ferkit_contract"], path), meta, path)
+    return Recognizer.from_file(bundled_model_path(), session_options=opts)
 
 
 def main() -> None:
