@@ -87,3 +87,10 @@ def fast_fer_s(**kwargs) -> FastFer:
 def fast_fer_t(**kwargs) -> FastFer:
     """The phone student (issue 18, part 4): 32/96/192 channels, 0.63M parameters (~46 MMAC, ~0.3x fast_fer_s)."""
     return FastFer(**{"widths": (32, 96, 192), **kwargs})
+
+
+@register_model
+def fast_fer_u(**kwargs) -> FastFer:
+    """A smaller phone student for the 0.30 ms target (issue 18, part 4): 16/64/128 channels, 0.27M parameters
+    (~19 MMAC, ~0.4x fast_fer_t); most of the MACs sit in the first group at full resolution."""
+    return FastFer(**{"widths": (16, 64, 128), **kwargs})
