@@ -31,11 +31,16 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     return float(ece)
 
 
-def classification_report(logits: np.ndarray, labels: np.ndarray) -> dict:
-    """Accuracy, top-2, per-class precision/recall/F1, macro-F1, confusion (counts, row-normalised), ECE, NLL."""
+def classification_report(logits: np.ndarray, labels: np.ndarray, names: tuple[str, ...] | None = None) -> dict:
+    """Accuracy, top-2, per-class precision/recall/F1, macro-F1, confusion (counts, row-normalised), ECE, NLL.
+
+    names: the class of each logit column (default FER2013's seven; FER+ models have eight)."""
+    names = tuple(names or CLASS_NAMES)
+    if logits.shape[1] != len(names):
+        raise ValueError(f"logits have {logits.shape[1]} columns for {len(names)} class names")
     probs = softmax(logits.astype(np.float64))
     preds = probs.argmax(1)
-    cm = confusion_matrix(labels, preds)
+    cm = confusion_matrix(labels, preds, len(names))
     tp = np.diag(cm).astype(float)
     precision = np.divide(tp, cm.sum(0), out=np.zeros_like(tp), where=cm.sum(0) > 0)
     recall = np.divide(tp, cm.sum(1), out=np.zeros_like(tp), where=cm.sum(1) > 0)
@@ -56,7 +61,7 @@ def classification_report(logits: np.ndarray, labels: np.ndarray) -> dict:
                 "f1": float(f1[i]),
                 "support": int(cm[i].sum()),
             }
-            for i, name in enumerate(CLASS_NAMES)
+            for i, name in enumerate(names)
         },
         "confusion": cm.tolist(),
         "confusion_normalized": np.round(cm / np.maximum(cm.sum(1, keepdims=True), 1), 4).tolist(),
@@ -76,9 +81,10 @@ def report_markdown(report: dict, title: str) -> str:
     ]
     for name, r in report["per_class"].items():
         lines.append(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |")
-    lines += ["", "Confusion matrix (rows true, columns predicted):", "", "| | " + " | ".join(CLASS_NAMES) + " |"]
-    lines.append("|---" * (len(CLASS_NAMES) + 1) + "|")
-    for name, row in zip(CLASS_NAMES, report["confusion"], strict=True):
+    names = list(report["per_class"])
+    lines += ["", "Confusion matrix (rows true, columns predicted):", "", "| | " + " | ".join(names) + " |"]
+    lines.append("|---" * (len(names) + 1) + "|")
+    for name, row in zip(names, report["confusion"], strict=True):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -116,11 +122,13 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp((lo + hi) / 2))
 
 
-def subset_summary(logits: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> dict:
+def subset_summary(
+    logits: np.ndarray, labels: np.ndarray, mask: np.ndarray, names: tuple[str, ...] | None = None
+) -> dict:
     """n, accuracy and macro-F1 of the rows in mask (the "unseen" test images: not in Training)."""
     if not mask.any():
         return {"n": 0, "accuracy": float("nan"), "macro_f1": float("nan")}
-    r = classification_report(logits[mask], labels[mask])
+    r = classification_report(logits[mask], labels[mask], names)
     return {"n": r["n"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
 
 

@@ -89,8 +89,10 @@ def training_curves(phases: list[tuple[str, list[dict]]], out: str | Path) -> Pa
     return _save(fig, out)
 
 
-def confusion_figure(cm: np.ndarray, out: str | Path, title: str = "Confusion matrix") -> Path:
-    """Row-normalised confusion matrix with counts in each cell."""
+def confusion_figure(
+    cm: np.ndarray, out: str | Path, title: str = "Confusion matrix", names: tuple[str, ...] = CLASS_NAMES
+) -> Path:
+    """Row-normalised confusion matrix with counts in each cell (names: the classes, in row order)."""
     plt = _pyplot()
     cm = np.asarray(cm)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -100,8 +102,8 @@ def confusion_figure(cm: np.ndarray, out: str | Path, title: str = "Confusion ma
         for j in range(cm.shape[1]):
             color = "white" if norm[i, j] > 0.5 else "black"
             ax.text(j, i, f"{norm[i, j]:.2f}\n{cm[i, j]}", ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
-    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

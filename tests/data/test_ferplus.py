@@ -8,9 +8,12 @@ from conftest import csv_text, make_faces, write_csv
 
 from ferkit.data import (
     FERPLUS_COLUMNS,
+    FERPLUS_EMOTIONS,
     fer2013_distribution,
     ferplus_facts,
+    ferplus_labelled,
     ferplus_majority,
+    ferplus_targets,
     join_ferplus,
     load_fer2013,
     load_with_ferplus,
@@ -18,7 +21,7 @@ from ferkit.data import (
     mixed_targets,
     read_ferplus,
 )
-from ferkit.data.ferplus import UNVERIFIED_ROWS, plurality_fer2013
+from ferkit.data.ferplus import UNVERIFIED_ROWS, ferplus_shares, ferplus_training_label, plurality_fer2013
 from ferkit.data.quality import unseen_mask
 from ferkit.errors import DataError, DataNotFoundError
 
@@ -228,3 +231,46 @@ def test_exported_metadata_carries_no_local_path(trained, tmp_path):
     meta = Recognizer.from_file(out).metadata
     assert str(tmp_path.parent) not in json.dumps(meta) and "/" not in json.loads(meta["training_data"])["file"]
     assert len(json.loads(meta["training_data"])["sha256"]) == 64
+
+
+def test_ferplus_training_labels_keep_what_the_majority_rule_drops():
+    #            neu hap sur sad ang dis fea con unk NF
+    v = np.array(
+        [
+            [4, 4, 0, 0, 0, 0, 0, 0, 2, 0],  # no strict majority, but the top column is an emotion: neutral (first)
+            [1, 1, 1, 1, 0, 0, 0, 0, 6, 0],  # unknown on top: dropped
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 10],  # not a face: dropped
+            [0, 3, 0, 0, 0, 0, 0, 4, 2, 1],  # contempt on top: 7
+            [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],  # every vote is a single one: nothing left, dropped
+        ],
+        np.uint8,
+    )
+    assert ferplus_training_label(v).tolist() == [0, -1, -1, 7, -1]
+    shares = ferplus_shares(v)
+    np.testing.assert_allclose(shares[0], [0.5, 0.5, 0, 0, 0, 0, 0, 0])  # unknown and NF leave the shares
+    np.testing.assert_allclose(shares[3], [0, 3 / 7, 0, 0, 0, 0, 0, 4 / 7])
+    assert not shares[4].any()
+    t = ferplus_targets(np.array([0, 7]), v[[0, 3]], 0.5)
+    np.testing.assert_allclose(t[1], 0.5 * np.eye(8)[7] + 0.5 * shares[3])
+    np.testing.assert_allclose(t.sum(1), 1.0)
+    with pytest.raises(ValueError, match="mixing weight"):
+        ferplus_targets(np.array([0]), v[:1], -0.1)
+
+
+def test_ferplus_labelled_follows_the_protocol_per_usage(tmp_path):
+    """Training rows by their top emotion, PublicTest and PrivateTest by the majority rule; the dropped rows leave,
+    the classes are FER+'s eight and travel with every selection."""
+    usage = ["Training"] * 3 + ["PublicTest"] * 2 + ["PrivateTest"] * 2
+    tie = [4, 4, 0, 0, 0, 0, 0, 0, 2, 0]
+    votes = np.array(
+        [tie, [0] * 7 + [10, 0, 0], [0] * 9 + [10], tie, [0] * 7 + [10, 0, 0], [0, 0, 9, 0, 0, 0, 0, 0, 1, 0], tie]
+    )
+    images, labels, _ = make_faces(len(usage), seed=3)
+    fer = write_csv(tmp_path / "fer.csv", csv_text(images, labels, usage))
+    plus = write_csv(tmp_path / "fer2013new.csv", votes_text(usage, votes))
+    ds = ferplus_labelled(load_with_ferplus(fer, plus))
+    assert ds.usage.tolist() == ["Training", "Training", "PublicTest", "PrivateTest"]
+    assert ds.labels.tolist() == [0, 7, 7, 2] and ds.classes == FERPLUS_EMOTIONS
+    assert ds.subset("PublicTest").classes == FERPLUS_EMOTIONS and len(ds.class_counts()) == 8
+    with pytest.raises(DataError, match="FER\\+ votes"):
+        ferplus_labelled(load_fer2013(fer))

@@ -149,3 +149,35 @@ def test_linear_schedule_warms_up_then_decays_to_zero():
         sched.step()
     assert lrs[9] == pytest.approx(0.2) and lrs[0] == pytest.approx(0.02)
     assert lrs[55] == pytest.approx(0.2 * (1 - 45 / 90)) and lrs[-1] < 0.01
+
+
+def test_ferplus_protocol_trains_and_evaluates_eight_classes_through_cli(fer_csv, tmp_path):
+    """labels=ferplus: an 8-class head whose contract names FER+'s classes, trained on the vote shares, and
+    `ferkit evaluate` scoring it on the majority-rule labels (read from the file's labels, not from a flag)."""
+    from ferkit.data import FERPLUS_COLUMNS, FERPLUS_EMOTIONS, load_fer2013
+    from ferkit.models.checkpoint import load_model
+
+    rows = ["Usage,Image name," + ",".join(FERPLUS_COLUMNS)]
+    for i, u in enumerate(load_fer2013(fer_csv).usage):  # 8 votes for emotion i % 8, 2 for the next one
+        v = [0] * 10
+        v[i % 8], v[(i + 1) % 8] = 8, 2
+        rows.append(f"{u},fer{i:07d}.png," + ",".join(map(str, v)))
+    plus = tmp_path / "fer2013new.csv"
+    plus.write_text("\n".join(rows) + "\n")
+    run, out = tmp_path / "run", tmp_path / "eval"
+    args = ["train", "--config", "fast", "--data", str(fer_csv), "--run-dir", str(run), *TINY]
+    assert main([*args, "--set", "labels=ferplus", "--set", "ferplus_weight=1", "--set", f"ferplus={plus}"]) == 0
+    model, ckpt = load_model(run / "model.pt")
+    assert tuple(model.pretrained_cfg["labels"]) == FERPLUS_EMOTIONS and model.head.out_features == 8
+    assert ckpt["config"]["labels"] == "ferplus"
+    assert main(["evaluate", str(run / "model.pt"), "--data", str(fer_csv), "--split", "test", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["per_class"]) == list(FERPLUS_EMOTIONS) and "FER+ 8 classes" in report["usage"]
+    assert report["n"] == (load_fer2013(fer_csv).usage == "PrivateTest").sum() and report["unseen"]["n"] >= 0
+
+
+def test_ferplus_protocol_refuses_seven_class_teachers(fer_csv, tmp_path):
+    a, _ = teacher_run(fer_csv, tmp_path / "A")
+    plus = neutral_votes(fer_csv, tmp_path / "fer2013new.csv")
+    args = ["distill", "--teacher-logits", str(a), "--config", "fast", "--run-dir", str(tmp_path / "s")]
+    assert main([*args, "--data", str(fer_csv), *TINY, "--set", "labels=ferplus", "--set", f"ferplus={plus}"]) == 2

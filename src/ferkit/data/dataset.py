@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ferkit.labels import CLASS_NAMES, FACE_SIZE, NUM_CLASSES
+from ferkit.labels import CLASS_NAMES, FACE_SIZE
 
 IMAGE_SIZE = FACE_SIZE  # the data layer's name for it
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -66,6 +66,7 @@ class FERDataset:
             source=self.source,
             layout=self.layout,
             skipped=list(self.skipped),
+            classes=self.classes,
             votes=None if self.votes is None else self.votes[index],
             votes_usable=None if self.votes_usable is None else self.votes_usable[index],
         )
@@ -82,8 +83,8 @@ class FERDataset:
         return bool(len(self)) and bool((self.labels >= 0).all())
 
     def class_counts(self) -> np.ndarray:
-        """(7,) int64: images per class (unlabeled rows are not counted)."""
-        return np.bincount(self.labels[self.labels >= 0], minlength=NUM_CLASSES)
+        """(classes,) int64: images per class (unlabeled rows are not counted)."""
+        return np.bincount(self.labels[self.labels >= 0], minlength=len(self.classes))
 
     def usage_names(self) -> list[str]:
         """The usages present, in official order."""

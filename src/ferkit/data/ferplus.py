@@ -176,13 +176,60 @@ def ferplus_majority(votes: np.ndarray) -> np.ndarray:
     image is kept when one column holds more than half of the remaining votes, and dropped when that column is
     unknown or not-a-face, or when no column has a strict majority.
     """
-    v = votes.astype(np.int64)
-    v[v <= 1] = 0
+    v = _denoised(votes)
     total = v.sum(1)
     top = v.argmax(1)
     strict = v.max(1) * 2 > total
     keep = strict & (total > 0) & (top < len(FERPLUS_EMOTIONS))
     return np.where(keep, top, -1)
+
+
+def _denoised(votes: np.ndarray) -> np.ndarray:
+    """(N, 10) -> (N, 10) int64 with FER+'s outlier rule applied: a column with a single vote is set to 0."""
+    v = votes.astype(np.int64)
+    v[v <= 1] = 0
+    return v
+
+
+def ferplus_training_label(votes: np.ndarray) -> np.ndarray:
+    """(N, 10) votes -> (N,) int64 FER+ 8-class label of a training image, -1 where FER+'s training drops it.
+
+    FER+'s training keeps more than its majority-rule test sets (microsoft/FERPlus, modes "probability" and
+    "crossentropy"): after the outlier rule, an image whose most-voted column is an emotion is kept with that
+    emotion (ties to the first FERPLUS_COLUMNS column); unknown, not-a-face or no vote left drops it."""
+    v = _denoised(votes)
+    top = v.argmax(1)
+    return np.where((v.sum(1) > 0) & (top < len(FERPLUS_EMOTIONS)), top, -1)
+
+
+def ferplus_shares(votes: np.ndarray) -> np.ndarray:
+    """(N, 10) votes -> (N, 8) float32 vote shares over FER+'s emotions (outlier rule applied, unknown and
+    not-a-face dropped, renormalised); all zeros where no emotion vote is left."""
+    v = _denoised(votes)[:, : len(FERPLUS_EMOTIONS)].astype(np.float32)
+    total = v.sum(1, keepdims=True)
+    return np.divide(v, total, out=np.zeros_like(v), where=total > 0)
+
+
+def ferplus_targets(labels: np.ndarray, votes: np.ndarray, weight: float) -> np.ndarray:
+    """(N,) 8-class labels, (N, 10) votes -> (N, 8) float32 (1 - weight) * one-hot + weight * FER+ shares
+    (weight 1: train on the vote distribution, Barsoum et al.'s "probability" scheme)."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"the FER+ mixing weight must be in [0, 1], got {weight}")
+    onehot = np.eye(len(FERPLUS_EMOTIONS), dtype=np.float32)[labels]
+    return (1 - weight) * onehot + weight * ferplus_shares(votes)
+
+
+def ferplus_labelled(ds: FERDataset) -> FERDataset:
+    """ds relabelled with FER+'s 8 classes (FERPLUS_EMOTIONS order), as FER+'s protocol has it: PublicTest and
+    PrivateTest rows by the majority rule (`ferplus_majority`, the protocol's test sets), Training rows by
+    `ferplus_training_label`. Rows with unusable votes, or dropped by the rule of their usage, are left out."""
+    if ds.votes is None or ds.votes_usable is None:
+        raise DataError(f"{ds.source}: FER+ labels need FER+ votes joined to the data (ferkit.data.join_ferplus)")
+    labels = np.where(ds.usage == "Training", ferplus_training_label(ds.votes), ferplus_majority(ds.votes))
+    keep = ds.votes_usable & (labels >= 0)
+    out = ds.select(keep)
+    out.labels, out.classes = labels[keep].astype(np.int64), FERPLUS_EMOTIONS
+    return out
 
 
 def plurality_fer2013(votes: np.ndarray) -> np.ndarray:

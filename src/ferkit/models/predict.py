@@ -48,7 +48,7 @@ def predict_logits(
                 views = [crop_to(x, size)] + ([crop_to(x, size).flip(3)] if tta else [])
             logits = torch.stack([model(v).float() for v in views]).mean(0)
         out.append(logits.cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 7), np.float32)
+    return torch.cat(out).numpy() if out else np.zeros((0, len(model.pretrained_cfg["labels"])), np.float32)
 
 
 def record_predictions(model_path, out, data: str | None = None, commit: str | None = None, tta: str = "flip"):
@@ -126,21 +126,39 @@ def evaluate_models(
     its "unseen" figure, report.json / report.md, the confusion matrix and the training curves in `out`.
     Returns (report, out folder, the Markdown text)."""
     from ferkit import plots
-    from ferkit.data import load_fer2013, make_splits
+    from ferkit.data import (
+        FERPLUS_EMOTIONS,
+        ferplus_labelled,
+        join_ferplus,
+        load_fer2013,
+        locate_ferplus,
+        make_splits,
+        read_ferplus,
+    )
     from ferkit.data.quality import unseen_mask
     from ferkit.metrics import classification_report, report_markdown, subset_summary
     from ferkit.models.checkpoint import load_model
 
-    _, ckpt = load_model(models[0])
+    first, ckpt = load_model(models[0])
     config = ckpt.get("config", {})
     protocol = protocol or config.get("split", "official")
-    splits = make_splits(load_fer2013(data or config.get("data")), protocol, seed=config.get("seed", 42))
+    ds = load_fer2013(data or config.get("data"))
+    training = ds.subset("Training").images  # every Training image, for the "unseen" figure
+    names = tuple(first.pretrained_cfg["labels"])
+    if names == FERPLUS_EMOTIONS:  # a model of FER+'s eight classes is scored on FER+'s majority-rule test sets
+        ds = ferplus_labelled(
+            ds if ds.votes is not None else join_ferplus(ds, read_ferplus(locate_ferplus(config.get("ferplus"))))
+        )
+        usage_note = " (FER+ 8 classes, majority rule)"
+    else:
+        usage_note = ""
+    splits = make_splits(ds, protocol, seed=config.get("seed", 42))
     part = {"val": splits.val, "test": splits.test}[split]
     official = {"val": "PublicTest", "test": "PrivateTest"}
-    usage = official[split] if protocol == "official" else f"{protocol} {split}"
+    usage = (official[split] if protocol == "official" else f"{protocol} {split}") + usage_note
     logits = ensemble_of_models(models, part.images, precision, tta or False)
-    report = classification_report(logits, part.labels)
-    report["unseen"] = subset_summary(logits, part.labels, unseen_mask(part.images, splits.train.images))
+    report = classification_report(logits, part.labels, names)
+    report["unseen"] = subset_summary(logits, part.labels, unseen_mask(part.images, training), names)
     report.update({"models": models, "protocol": protocol, "split": split, "usage": usage, "tta": tta})
     run_dir = Path(models[0]).parent
     name = f"eval-{split}{'-' + tta if tta else ''}{'-ensemble' if len(models) > 1 else ''}"
@@ -151,7 +169,7 @@ def evaluate_models(
     title = f"{who}: {usage}{f' ({tta} TTA)' if tta else ''}"
     text = report_markdown(report, title)
     (folder / "report.md").write_text(text)
-    plots.confusion_figure(np.asarray(report["confusion"]), folder / "confusion.png", title)
+    plots.confusion_figure(np.asarray(report["confusion"]), folder / "confusion.png", title, names)
     phases = [(d.name.split("-", 1)[-1], read_metrics(d)) for d in sorted(run_dir.glob("[0-9]*-*")) if d.is_dir()]
     if len(models) == 1 and any(rows for _, rows in phases):
         plots.training_curves(phases, folder / "training_curves.png")

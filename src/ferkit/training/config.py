@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
@@ -72,6 +72,10 @@ class TrainConfig:
     # FER+ votes as soft targets: (1 - w) * one-hot + w * the image's FER+ vote shares (Training rows only)
     ferplus_weight: float = 0.0
     ferplus: str | None = None  # fer2013new.csv (default: found like FER2013)
+    # the classes trained and scored: "fer2013" (its seven labels) or "ferplus" (FER+'s eight, the FER+ protocol:
+    # Training by its most-voted emotion, PublicTest/PrivateTest by the majority rule; ferplus_weight then mixes
+    # the one-hot label with the 8-class vote shares, 1 = the vote distribution; ferkit.data.ferplus_labelled)
+    labels: Literal["fer2013", "ferplus"] = "fer2013"
     distill_alpha: float = 0.7
     distill_temperature: float = 4.0
     monitor: str = "val_acc"

@@ -14,7 +14,7 @@ import torch
 
 from ferkit.atomic import write_atomically, write_text_atomically
 from ferkit.data import FERDataset, Splits, holdout_without_shared_images
-from ferkit.errors import RunDirBusy
+from ferkit.errors import ConfigError, RunDirBusy
 from ferkit.hardware import cpu_has_native_bf16, machine_description
 from ferkit.metrics import classification_report
 from ferkit.models import count_parameters, create_model
@@ -49,6 +49,11 @@ def soft_targets(cfg: TrainConfig, splits: Splits) -> np.ndarray | None:
     (splits.train must carry votes: ferkit.data.join_ferplus); only Training rows' votes are ever used.
     Both: (N, 14), the teachers' logits then the mixed label (LogitDistillModule's hard-label term uses it).
     """
+    if cfg.labels == "ferplus":  # FER+'s eight classes: only the votes can soften them (no 7-class teacher)
+        from ferkit.data import ferplus_targets
+
+        w = cfg.ferplus_weight
+        return ferplus_targets(splits.train.labels, splits.train.votes, w) if w > 0 else None
     teachers = _teacher_logits(cfg, splits) if cfg.teacher_logits else None
     mixed = None
     if cfg.ferplus_weight > 0:
@@ -203,7 +208,7 @@ def _keep_old_metrics(phase_dir: Path) -> None:
 
 
 def _evaluate(model, ds: FERDataset, precision: str) -> dict:
-    r = classification_report(predict_logits(model, ds.images, precision=precision), ds.labels)
+    r = classification_report(predict_logits(model, ds.images, precision=precision), ds.labels, ds.classes)
     return {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "nll": r["nll"]}
 
 
@@ -336,6 +341,19 @@ def _load_init(model: torch.nn.Module, cfg: TrainConfig) -> None:
     model.load_state_dict(start["state_dict"])
 
 
+def _ferplus_protocol(cfg: TrainConfig, ds):
+    """The data relabelled with FER+'s eight classes, and the recipe's model given an 8-class head that names
+    them (its contract carries the labels, so evaluation and the runtime read them from the file)."""
+    from ferkit.data import FERPLUS_EMOTIONS, ferplus_labelled
+
+    if cfg.teachers or cfg.teacher_logits:
+        raise ConfigError("labels=ferplus: teachers predict FER2013's seven classes and cannot teach FER+'s eight")
+    if cfg.split != "official":
+        raise ConfigError("labels=ferplus follows FER+'s protocol on the official split (split=official)")
+    cfg.model_args = {**cfg.model_args, "labels": list(FERPLUS_EMOTIONS)}
+    return ferplus_labelled(ds)
+
+
 def run_recipe(cfg: TrainConfig, run_dir: Path | None = None) -> tuple[dict, Path]:
     """A resolved recipe end to end: its data (FER+ votes joined when it mixes them in), splits, soft targets, the
     `limit` of smoke runs, the run folder with its config.yaml, then `train`. Rerunning resumes."""
@@ -344,8 +362,10 @@ def run_recipe(cfg: TrainConfig, run_dir: Path | None = None) -> tuple[dict, Pat
     from ferkit.data import join_ferplus, load_fer2013, locate_ferplus, make_splits, read_ferplus
 
     ds = load_fer2013(cfg.data)
-    if cfg.ferplus_weight > 0 and ds.votes is None:
+    if (cfg.ferplus_weight > 0 or cfg.labels == "ferplus") and ds.votes is None:
         ds = join_ferplus(ds, read_ferplus(locate_ferplus(cfg.ferplus)))
+    if cfg.labels == "ferplus":
+        ds = _ferplus_protocol(cfg, ds)
     splits = make_splits(ds, cfg.split, seed=cfg.seed)
     targets = soft_targets(cfg, splits)
     if cfg.limit:
