@@ -189,17 +189,18 @@ def ensemble_from_runs(paths: list[str | Path], data: str | None = None, tta: bo
 
 def record_run(out: str | Path, source: Path, logits_of, tta_logits_of, info: dict) -> Path:
     """The half every prediction-file writer shares: the official splits of `source`, single-crop logits of every
-    split in file order (`logits_of`: (N, 48, 48) uint8 -> (N, 7)), TTA logits of the two test splits
-    (`tta_logits_of`), and run.json = `info` + the machine, PublicTest accuracy and the data file's identity."""
+    split in file order (`logits_of(usage, images)`: "Training" etc. and (N, 48, 48) uint8 -> (N, 7); the usage
+    lets k-fold writers route each Training row to its own model), TTA logits of the two test splits
+    (`tta_logits_of`, same form), and run.json = `info` + the machine, PublicTest accuracy and the data's identity."""
     from ferkit.data import load_fer2013, make_splits
     from ferkit.data.source import data_identity
     from ferkit.hardware import machine_description
 
     splits = make_splits(load_fer2013(source), "official")
     parts = {"Training": splits.train, "PublicTest": splits.val, "PrivateTest": splits.test}
-    logits = {k: logits_of(p.images) for k, p in parts.items()}
+    logits = {k: logits_of(k, p.images) for k, p in parts.items()}
     for k in ("PublicTest", "PrivateTest"):
-        logits[f"{k}_tta"] = tta_logits_of(parts[k].images)
+        logits[f"{k}_tta"] = tta_logits_of(k, parts[k].images)
     identity = data_identity(source)
     info = {
         **info,
@@ -234,4 +235,4 @@ def record_onnx_predictions(model: str | Path, out: str | Path, data: str | None
         "tta": "flip",
         "recipe": recipe,
     }
-    return record_run(out, locate(data), rec.logits, flip_tta, info)
+    return record_run(out, locate(data), lambda _, images: rec.logits(images), lambda _, im: flip_tta(im), info)

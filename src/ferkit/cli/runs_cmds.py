@@ -7,14 +7,18 @@ import json
 
 
 def cmd_predictions(args: argparse.Namespace) -> int:
-    if args.model.endswith(".onnx"):  # through ONNX Runtime: no torch, no checkpoint needed
+    if len(args.model) > 1:  # the folds of a k-fold partition: one run, Training logits out of fold
+        from ferkit.models.predict import record_oof_predictions
+
+        out = record_oof_predictions(args.model, args.out, args.data, args.commit, args.tta)
+    elif args.model[0].endswith(".onnx"):  # through ONNX Runtime: no torch, no checkpoint needed
         from ferkit.predictions import record_onnx_predictions
 
-        out = record_onnx_predictions(args.model, args.out, args.data)
+        out = record_onnx_predictions(args.model[0], args.out, args.data)
     else:
         from ferkit.models.predict import record_predictions
 
-        out = record_predictions(args.model, args.out, args.data, args.commit, args.tta)
+        out = record_predictions(args.model[0], args.out, args.data, args.commit, args.tta)
     print(f"wrote {out}/predictions.npz and run.json")
     return 0
 
@@ -30,7 +34,12 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 def add_runs_parsers(stages) -> None:
     p = stages.add_parser("predictions", help="write a run's small committable prediction file (logits, run.json)")
-    p.add_argument("model", help="a run's model.pt, or a ferkit .onnx (e.g. the bundled default)")
+    p.add_argument(
+        "model",
+        nargs="+",
+        help="a run's model.pt, or a ferkit .onnx (e.g. the bundled default); or the model.pt of every fold of a "
+        "k-fold partition (`--set folds=K --set fold=i`): one run whose Training logits are out of fold",
+    )
     p.add_argument("--out", required=True, help="folder, e.g. results/runs/<run>")
     p.add_argument("--data", help="FER2013 file (default: the run's)")
     p.add_argument("--commit", help="git commit of the tree that trained it (default: recorded by train)")

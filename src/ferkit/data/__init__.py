@@ -28,7 +28,7 @@ from ferkit.data.quality import (
     quality_report,
 )
 from ferkit.data.source import HOW_TO_GET, LAYOUTS, load_fer2013, locate
-from ferkit.data.splits import SPLITS, Splits, holdout_without_shared_images, make_splits
+from ferkit.data.splits import SPLITS, Splits, holdout_without_shared_images, kfold_assignment, make_splits
 
 __all__ = [
     "ALL_USAGES",
@@ -55,6 +55,7 @@ __all__ = [
     "ferplus_targets",
     "holdout_without_shared_images",
     "join_ferplus",
+    "kfold_assignment",
     "load_fer2013",
     "load_with_ferplus",
     "locate",

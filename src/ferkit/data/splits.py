@@ -63,3 +63,24 @@ def holdout_without_shared_images(images: np.ndarray, fraction: float, seed: int
     val_groups = order[: int(np.searchsorted(covered, n_val)) + 1]
     in_val = np.isin(groups, val_groups)
     return np.flatnonzero(~in_val), np.flatnonzero(in_val)
+
+
+def kfold_assignment(images: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """(N, 48, 48) images -> (N,) int64 fold of each image, 0..folds-1, about N / folds each.
+
+    Whole duplicate groups go to one fold (each group, in a seeded random order, to the fold holding fewest images
+    so far), so a fold model never trained on a copy of an image it predicts out of fold. The same images, folds and
+    seed always give the same assignment: each fold run recomputes it, and so does the out-of-fold prediction file.
+    """
+    if folds < 2:
+        raise ValueError(f"k-fold needs at least 2 folds, got {folds}")
+    groups = duplicate_groups(images)  # (N,) group id, 0..G-1
+    if groups.max() + 1 < folds:
+        raise ValueError(f"{len(images)} images in {groups.max() + 1} distinct groups cannot fill {folds} folds")
+    sizes = np.bincount(groups)
+    fold_of_group = np.zeros(len(sizes), np.int64)
+    filled = np.zeros(folds, np.int64)
+    for g in np.random.default_rng(seed).permutation(len(sizes)):
+        f = int(filled.argmin())
+        fold_of_group[g], filled[f] = f, filled[f] + sizes[g]
+    return fold_of_group[groups]

@@ -76,13 +76,68 @@ def record_predictions(model_path, out, data: str | None = None, commit: str | N
         "tta": tta,
         "recipe": {k: v for k, v in cfg.items() if k not in ("data", "out")},
     }
+    if cfg.get("folds"):  # a k-fold teacher alone: its Training logits are in-sample but for its own fold
+        info["training_logits"] = (
+            f"fold {cfg['fold']} of {cfg['folds']} (fold_seed {cfg.get('fold_seed', 0)}): that fold's rows out of "
+            "sample, the rest in-sample; `ferkit predictions` of all the folds' models writes the out-of-fold run"
+        )
     return record_run(
         out,
         locate(data or cfg.get("data")),
-        lambda images: predict_logits(model, images),
-        lambda images: predict_logits(model, images, tta=tta),
+        lambda _, images: predict_logits(model, images),
+        lambda _, images: predict_logits(model, images, tta=tta),
         info,
     )
+
+
+def record_oof_predictions(model_paths, out, data: str | None = None, commit: str | None = None, tta: str = "flip"):
+    """The k models of one k-fold partition -> one run's prediction files whose Training logits are out of fold:
+    each Training row is predicted by the model that did not train on it; PublicTest and PrivateTest by the
+    models' ensemble (mean probability). The folds must be 0..k-1 of the same folds and fold_seed, once each."""
+    from ferkit.data import kfold_assignment, load_fer2013, locate, make_splits
+    from ferkit.errors import PredictionFileError
+    from ferkit.models import count_macs, count_parameters
+    from ferkit.models.checkpoint import load_model
+    from ferkit.predictions import ensemble_logits, record_run
+
+    loaded = [load_model(p) for p in model_paths]
+    configs = [ckpt.get("config", {}) for _, ckpt in loaded]
+    partition = {(c.get("folds"), c.get("fold_seed", 0)) for c in configs}
+    k = configs[0].get("folds") or 0
+    if len(partition) != 1 or k < 2 or sorted(c.get("fold") for c in configs) != list(range(k)):
+        got = ", ".join(f"fold {c.get('fold')} of {c.get('folds')} (seed {c.get('fold_seed', 0)})" for c in configs)
+        raise PredictionFileError(f"out-of-fold predictions need folds 0..k-1 of one partition, once each; got {got}")
+    models = {c["fold"]: m for (m, _), c in zip(loaded, configs, strict=True)}
+    source = locate(data or configs[0].get("data"))
+    fold_of = kfold_assignment(make_splits(load_fer2013(source), "official").train.images, k, configs[0]["fold_seed"])
+
+    def logits_of(usage: str, images: np.ndarray, view: str | bool = False) -> np.ndarray:
+        if usage != "Training":
+            return ensemble_logits([predict_logits(m, images, tta=view) for m in models.values()])
+        logits = np.zeros((len(images), len(models[0].pretrained_cfg["labels"])), np.float32)
+        for f, m in models.items():
+            logits[fold_of == f] = predict_logits(m, images[fold_of == f], tta=view)
+        return logits
+
+    phases = [p for _, ckpt in loaded for p in ckpt.get("summary", {}).get("phases", [])]
+    cfg, summary = configs[0], loaded[0][1].get("summary", {})
+    info = {
+        "model": loaded[0][1]["model"],
+        "model_args": loaded[0][1].get("model_args", {}),
+        "parameters": count_parameters(models[0])["trainable"],
+        "mflop": round(2 * count_macs(models[0]) / 1e6, 1),
+        "seed": cfg.get("seed"),
+        "epochs": sum(p.get("epochs_run", 0) for p in phases) // k,
+        "wall_minutes": round(sum(p.get("seconds", 0.0) for p in phases) / 60, 1),
+        "machine": summary.get("machine"),
+        "git_commit": commit or summary.get("git_commit"),
+        "training_logits": f"out-of-fold: {k} folds (fold_seed {cfg['fold_seed']}, duplicate groups whole); each "
+        "Training row predicted by the fold model that did not train on it; test splits by the folds' ensemble",
+        "folds": k,
+        "tta": tta,
+        "recipe": {key: v for key, v in cfg.items() if key not in ("data", "out", "fold")},
+    }
+    return record_run(out, source, logits_of, lambda usage, images: logits_of(usage, images, tta), info)
 
 
 def read_metrics(phase_dir: Path) -> list[dict]:

@@ -78,6 +78,12 @@ class TrainConfig:
     labels: Literal["fer2013", "ferplus"] = "fer2013"
     distill_alpha: float = 0.7
     distill_temperature: float = 4.0
+    # k-fold teachers (issue 18): folds > 0 trains on the Training images outside fold `fold` (duplicate groups kept
+    # whole, ferkit.data.kfold_assignment with fold_seed); `ferkit predictions` of all the folds' models writes one
+    # run whose Training logits are out of fold. PublicTest still chooses everything.
+    folds: int = 0
+    fold: int = 0
+    fold_seed: int = 0
     monitor: str = "val_acc"
     init: str | None = None  # fine-tune: start from this model.pt (same model and model_args)
     qat: bool = False  # quantisation-aware fine-tuning for the static int8 export (ferkit.training.qat)

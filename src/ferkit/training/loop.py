@@ -354,6 +354,16 @@ def _ferplus_protocol(cfg: TrainConfig, ds):
     return ferplus_labelled(ds)
 
 
+def _outside_fold(cfg: TrainConfig, train: FERDataset, targets: np.ndarray | None):
+    """The Training images (and their targets) outside fold `cfg.fold` of `cfg.folds`: a k-fold teacher's share."""
+    from ferkit.data import kfold_assignment
+
+    if cfg.split != "official" or not 0 <= cfg.fold < cfg.folds:
+        raise ConfigError(f"fold={cfg.fold} of folds={cfg.folds}: needs split=official and 0 <= fold < folds")
+    keep = kfold_assignment(train.images, cfg.folds, cfg.fold_seed) != cfg.fold
+    return train.select(keep), None if targets is None else targets[keep]
+
+
 def run_recipe(cfg: TrainConfig, run_dir: Path | None = None) -> tuple[dict, Path]:
     """A resolved recipe end to end: its data (FER+ votes joined when it mixes them in), splits, soft targets, the
     `limit` of smoke runs, the run folder with its config.yaml, then `train`. Rerunning resumes."""
@@ -368,6 +378,8 @@ def run_recipe(cfg: TrainConfig, run_dir: Path | None = None) -> tuple[dict, Pat
         ds = _ferplus_protocol(cfg, ds)
     splits = make_splits(ds, cfg.split, seed=cfg.seed)
     targets = soft_targets(cfg, splits)
+    if cfg.folds:
+        splits.train, targets = _outside_fold(cfg, splits.train, targets)
     if cfg.limit:
         first = slice(0, cfg.limit)
         splits.train, splits.val, splits.test = (p.select(first) for p in (splits.train, splits.val, splits.test))
