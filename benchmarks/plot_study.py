@@ -36,7 +36,11 @@ def curve(run_dir: Path) -> tuple[list[float], list[float]]:
         return minutes, accs
     rows = list(csv.DictReader((run_dir / "0-main" / "metrics.csv").open()))
     accs = [float(r["val_acc"]) for r in rows if r.get("val_acc")]
-    return list(range(1, len(accs) + 1)), accs
+    done = run_dir / "0-main" / "done.json"  # no log of its own (a queue's shared log): the phase's mean epoch time
+    per_epoch = json.loads(done.read_text())["seconds"] / 60 / max(len(accs), 1) if done.is_file() else None
+    if per_epoch is None:
+        raise SystemExit(f"{run_dir}: no {log.name} and no 0-main/done.json to time its epochs")
+    return [per_epoch * (i + 1) for i in range(len(accs))], accs
 
 
 def committed_rows(folders: list[str]) -> list[dict]:
@@ -54,6 +58,8 @@ def committed_rows(folders: list[str]) -> list[dict]:
                 "wall minutes": info.get("wall_minutes"),
                 "PublicTest": round(info["public_accuracy"], 4),
                 "teachers": len(info.get("recipe", {}).get("teacher_logits", [])),
+                # minutes are only comparable on one kind of host: bf16-mixed where the CPU computes bf16 natively
+                "host": "bf16" if (info.get("machine") or {}).get("native_bf16") else "fp32",
             }
         )
     return rows
@@ -77,7 +83,9 @@ def main() -> None:
         report("study", rows)
     for row in rows:
         if row["wall minutes"]:
-            ax.scatter([row["wall minutes"]], [row["PublicTest"]], marker="*", s=120, label=row["run"], zorder=3)
+            marker = "*" if row["host"] == "bf16" else "P"  # two kinds of host: their minutes differ ~3-4x
+            label = f"{row['run']} ({row['host']} host)"
+            ax.scatter([row["wall minutes"]], [row["PublicTest"]], marker=marker, s=120, label=label, zorder=3)
     for spec in args.run:
         name, path = spec.split("=", 1)
         x, y = curve(Path(path))
