@@ -174,6 +174,8 @@ def test_ferplus_protocol_trains_and_evaluates_eight_classes_through_cli(fer_csv
     report = json.loads((out / "report.json").read_text())
     assert list(report["per_class"]) == list(FERPLUS_EMOTIONS) and "FER+ 8 classes" in report["usage"]
     assert report["n"] == (load_fer2013(fer_csv).usage == "PrivateTest").sum() and report["unseen"]["n"] >= 0
+    pred = ["predictions", str(run / "model.pt"), "--out", str(tmp_path / "p"), "--data", str(fer_csv)]
+    assert main(pred) == 2 and not (tmp_path / "p").exists()  # prediction files hold FER2013's seven classes
 
 
 def test_ferplus_protocol_refuses_seven_class_teachers(fer_csv, tmp_path):

@@ -51,6 +51,19 @@ def predict_logits(
     return torch.cat(out).numpy() if out else np.zeros((0, len(model.pretrained_cfg["labels"])), np.float32)
 
 
+def _check_fer2013_classes(model, path) -> None:
+    """Prediction files hold FER2013's seven classes per row of the shared file; a FER+ model has eight."""
+    from ferkit.errors import PredictionFileError
+    from ferkit.labels import CLASS_NAMES
+
+    labels = tuple(model.pretrained_cfg["labels"])
+    if labels != tuple(CLASS_NAMES):
+        raise PredictionFileError(
+            f"{path}: predicts {len(labels)} classes ({', '.join(labels)}); prediction files hold FER2013's seven "
+            "(a labels=ferplus model is scored with `ferkit evaluate`)"
+        )
+
+
 def record_predictions(model_path, out, data: str | None = None, commit: str | None = None, tta: str = "flip"):
     """A finished model.pt -> results/runs/<run>/predictions.npz + run.json (ferkit.predictions): single-crop
     logits of every official split in file order, plus `tta` logits of PublicTest and PrivateTest."""
@@ -60,6 +73,7 @@ def record_predictions(model_path, out, data: str | None = None, commit: str | N
     from ferkit.predictions import record_run
 
     model, ckpt = load_model(model_path)
+    _check_fer2013_classes(model, model_path)
     cfg, summary = ckpt.get("config", {}), ckpt.get("summary", {})
     phases = summary.get("phases", [])
     info = {
@@ -101,6 +115,8 @@ def record_oof_predictions(model_paths, out, data: str | None = None, commit: st
     from ferkit.predictions import ensemble_logits, record_run
 
     loaded = [load_model(p) for p in model_paths]
+    for (m, _), p in zip(loaded, model_paths, strict=True):
+        _check_fer2013_classes(m, p)
     configs = [ckpt.get("config", {}) for _, ckpt in loaded]
     partition = {(c.get("folds"), c.get("fold_seed", 0)) for c in configs}
     k = configs[0].get("folds") or 0
