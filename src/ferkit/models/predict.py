@@ -214,9 +214,10 @@ def evaluate_models(
     config = ckpt.get("config", {})
     protocol = protocol or config.get("split", "official")
     ds = load_fer2013(data or config.get("data"))
-    training = ds.subset("Training").images  # every Training image, for the "unseen" figure
     names = tuple(first.pretrained_cfg["labels"])
+    reference = None  # the images the "unseen" figure excludes copies of: the split's training part
     if names == FERPLUS_EMOTIONS:  # a model of FER+'s eight classes is scored on FER+'s majority-rule test sets
+        reference = ds.subset("Training").images  # all of Training, also the images FER+'s rules leave out
         ds = ferplus_labelled(
             ds if ds.votes is not None else join_ferplus(ds, read_ferplus(locate_ferplus(config.get("ferplus"))))
         )
@@ -229,7 +230,8 @@ def evaluate_models(
     usage = (official[split] if protocol == "official" else f"{protocol} {split}") + usage_note
     logits = ensemble_of_models(models, part.images, precision, tta or False)
     report = classification_report(logits, part.labels, names)
-    report["unseen"] = subset_summary(logits, part.labels, unseen_mask(part.images, training), names)
+    reference = splits.train.images if reference is None else reference
+    report["unseen"] = subset_summary(logits, part.labels, unseen_mask(part.images, reference), names)
     report.update({"models": models, "protocol": protocol, "split": split, "usage": usage, "tta": tta})
     run_dir = Path(models[0]).parent
     name = f"eval-{split}{'-' + tta if tta else ''}{'-ensemble' if len(models) > 1 else ''}"
