@@ -164,3 +164,27 @@ def test_bundle_remeasures_an_onnx_in_place_and_writes_phone_files(trained, tmp_
     text = card.read_text()
     assert "## Phone files" in text and phone[0]["file"] in text and "unseen" in text
     assert json.loads(meta["evaluation"])["PrivateTest"]["unseen"]["n"] > 0
+
+
+def test_fp16_weights_halve_the_onnx_file_and_rebuild_exactly(trained, tmp_path):
+    """The bundled models' storage: float16 initializers cast back at load; within FP16_PARITY_TOL of torch, about
+    half the bytes, and model_from_onnx rebuilds the same (rounded) network, so the phone files still come from it."""
+    import onnx
+
+    from ferkit.data import load_fer2013, make_splits
+    from ferkit.export.onnx import FP16_PARITY_TOL
+    from ferkit.export.pipeline import export_checkpoint
+    from ferkit.models.from_onnx import check_rebuild, model_from_onnx
+
+    ckpt, _, _ = trained
+    full, half = tmp_path / "fp32.onnx", tmp_path / "fp16.onnx"
+    export_checkpoint(ckpt, full, None)
+    parity = export_checkpoint(ckpt, half, None, fp16_weights=True)
+    assert parity["weights"] == "float16" and parity["max_abs_prob_diff"] < FP16_PARITY_TOL
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    graph = onnx.load(str(half)).graph
+    stored = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT16}
+    assert stored and stored == {n.input[0] for n in graph.node if n.op_type == "Cast" and n.input[0] in stored}
+    model, _ = model_from_onnx(half)
+    faces = make_splits(load_fer2013(ckpt.parent / "fer2013.csv"), "official").val.images[:16]
+    assert check_rebuild(model, half, faces) < 1e-4

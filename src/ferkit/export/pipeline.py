@@ -96,10 +96,12 @@ def export_checkpoint(
     margin: float = 1.0,
     fmt: str = "onnx",
     int8_static: bool = False,
+    fp16_weights: bool = False,
 ) -> dict:
     """model.pt -> `fmt` with metadata, proven against torch on real faces (int8: agreement on PrivateTest).
 
     temperature "fit": fitted on PublicTest alone (PrivateTest is never read to calibrate).
+    fp16_weights: an "onnx" file stores its weights as float16 (the bundled models; export.onnx.store_weights_fp16).
     """
     import tempfile
 
@@ -130,7 +132,7 @@ def export_checkpoint(
     meta = _metadata(model, ckpt, contract(model, temperature, margin), evaluation or {}, identity)
     parity_faces = splits.val.images[:PARITY_FACES]
     if fmt == "onnx":
-        return export_onnx(model, out, meta, parity_faces)
+        return export_onnx(model, out, meta, parity_faces, fp16_weights=fp16_weights)
     if fmt == "coreml":
         from ferkit.export.coreml import export_coreml
 

@@ -38,6 +38,8 @@ def _graph_weights(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray | None
     for n in g.node:
         if n.op_type == "Identity" and n.input[0] in values:  # the exporter shares equal weights through aliases
             values[n.output[0]] = values[n.input[0]]
+        elif n.op_type == "Cast" and n.input[0] in values:  # float16-stored weights (export.onnx.store_weights_fp16)
+            values[n.output[0]] = values[n.input[0]].astype(np.float32)
         elif n.op_type == "Conv":
             convs.append((values[n.input[1]], values[n.input[2]] if len(n.input) > 2 and n.input[2] else None))
         elif n.op_type == "BatchNormalization":
