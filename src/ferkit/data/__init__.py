@@ -17,6 +17,7 @@ from ferkit.data.ferplus import (
     mixed_targets,
     read_ferplus,
     read_ferplus_folder,
+    with_votes,
 )
 from ferkit.data.folder_reader import read_folder
 from ferkit.data.quality import (
@@ -68,4 +69,5 @@ __all__ = [
     "read_ferplus",
     "read_ferplus_folder",
     "read_folder",
+    "with_votes",
 ]

@@ -144,14 +144,17 @@ def join_ferplus(ds: FERDataset, votes: FerPlusVotes) -> FERDataset:
     )
 
 
+def with_votes(ds: FERDataset, ferplus: str | Path | None = None) -> FERDataset:
+    """ds with its FER+ votes: as it is when it carries them (a FER+ image folder), else joined from the votes file
+    found by `locate_ferplus(ferplus)`."""
+    return ds if ds.votes is not None else join_ferplus(ds, read_ferplus(locate_ferplus(ferplus)))
+
+
 def load_with_ferplus(data: str | Path | None = None, ferplus: str | Path | None = None, **kw) -> FERDataset:
     """FER2013 (ferkit.data.load_fer2013) joined with its FER+ votes."""
     from ferkit.data.source import load_fer2013
 
-    ds = load_fer2013(data, **kw)
-    if ds.votes is not None:  # a FER+ image folder carries its votes already
-        return ds
-    return join_ferplus(ds, read_ferplus(locate_ferplus(ferplus)))
+    return with_votes(load_fer2013(data, **kw), ferplus)
 
 
 def fer2013_distribution(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,10 +216,7 @@ def ferplus_shares(votes: np.ndarray) -> np.ndarray:
 def ferplus_targets(labels: np.ndarray, votes: np.ndarray, weight: float) -> np.ndarray:
     """(N,) 8-class labels, (N, 10) votes -> (N, 8) float32 (1 - weight) * one-hot + weight * FER+ shares
     (weight 1: train on the vote distribution, Barsoum et al.'s "probability" scheme)."""
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"the FER+ mixing weight must be in [0, 1], got {weight}")
-    onehot = np.eye(len(FERPLUS_EMOTIONS), dtype=np.float32)[labels]
-    return (1 - weight) * onehot + weight * ferplus_shares(votes)
+    return _mix(labels, ferplus_shares(votes), weight)
 
 
 def ferplus_labelled(ds: FERDataset) -> FERDataset:
@@ -245,11 +245,17 @@ def mixed_targets(labels: np.ndarray, votes: np.ndarray, usable: np.ndarray, wei
 
     Rows whose votes are not usable (or leave no FER2013 vote) keep their plain one-hot label.
     """
+    shares, has = fer2013_distribution(votes)
+    return _mix(labels, shares, weight, usable & has)
+
+
+def _mix(labels: np.ndarray, shares: np.ndarray, weight: float, use: np.ndarray | None = None) -> np.ndarray:
+    """(N,) labels, (N, K) vote shares -> (N, K) float32 (1 - weight) * one-hot + weight * shares on the rows in
+    `use` (all when None); the other rows keep their one-hot label."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"the FER+ mixing weight must be in [0, 1], got {weight}")
-    onehot = np.eye(len(CLASS_NAMES), dtype=np.float32)[labels]
-    shares, has = fer2013_distribution(votes)
-    use = usable & has
+    onehot = np.eye(shares.shape[1], dtype=np.float32)[labels]
+    use = np.ones(len(labels), bool) if use is None else use
     out = onehot.copy()
     out[use] = (1 - weight) * onehot[use] + weight * shares[use]
     return out
@@ -364,7 +370,7 @@ def ferplus_facts_for(ds: FERDataset, path: str | Path | None = None) -> tuple[F
     from ferkit.errors import DataError, DataNotFoundError
 
     try:
-        joined = ds if ds.votes is not None else join_ferplus(ds, read_ferplus(locate_ferplus(path)))
+        joined = with_votes(ds, path)
     except DataNotFoundError:
         return None, "not found (--ferplus PATH or FERKIT_FERPLUS)"
     except DataError as e:

@@ -64,32 +64,42 @@ def _check_fer2013_classes(model, path) -> None:
         )
 
 
+def _run_info(model, ckpts: list[dict], commit: str | None, tta: str, training_logits: str) -> dict:
+    """run.json's description of a model trained by `ckpts` (one run, or the k folds of one partition: epochs
+    per fold, minutes summed); the recipe is the first's."""
+    from ferkit.models import count_macs, count_parameters
+
+    cfg, summary = ckpts[0].get("config", {}), ckpts[0].get("summary", {})
+    phases = [p for c in ckpts for p in c.get("summary", {}).get("phases", [])]
+    return {
+        "model": ckpts[0]["model"],
+        "model_args": ckpts[0].get("model_args", {}),
+        "parameters": count_parameters(model)["trainable"],
+        "mflop": round(2 * count_macs(model) / 1e6, 1),
+        "seed": cfg.get("seed"),
+        "epochs": sum(p.get("epochs_run", 0) for p in phases) // len(ckpts),
+        "wall_minutes": round(sum(p.get("seconds", 0.0) for p in phases) / 60, 1),
+        "machine": summary.get("machine"),  # where it trained; record_run fills in this machine when unknown
+        "git_commit": commit or summary.get("git_commit"),
+        "training_logits": training_logits,
+        "tta": tta,
+        "recipe": {k: v for k, v in cfg.items() if k not in ("data", "out")},
+    }
+
+
 def record_predictions(model_path, out, data: str | None = None, commit: str | None = None, tta: str = "flip"):
     """A finished model.pt -> results/runs/<run>/predictions.npz + run.json (ferkit.predictions): single-crop
     logits of every official split in file order, plus `tta` logits of PublicTest and PrivateTest."""
     from ferkit.data import locate
-    from ferkit.models import count_macs, count_parameters
     from ferkit.models.checkpoint import load_model
     from ferkit.predictions import record_run
 
     model, ckpt = load_model(model_path)
     _check_fer2013_classes(model, model_path)
-    cfg, summary = ckpt.get("config", {}), ckpt.get("summary", {})
-    phases = summary.get("phases", [])
-    info = {
-        "model": ckpt["model"],
-        "model_args": ckpt.get("model_args", {}),
-        "parameters": count_parameters(model)["trainable"],
-        "mflop": round(2 * count_macs(model) / 1e6, 1),
-        "seed": cfg.get("seed"),
-        "epochs": sum(p.get("epochs_run", 0) for p in phases),
-        "wall_minutes": round(sum(p.get("seconds", 0.0) for p in phases) / 60, 1),
-        "machine": summary.get("machine"),  # where it trained; record_run fills in this machine when unknown
-        "git_commit": commit or summary.get("git_commit"),
-        "training_logits": "in-sample: the final weights on the Training images they were fitted on",
-        "tta": tta,
-        "recipe": {k: v for k, v in cfg.items() if k not in ("data", "out")},
-    }
+    cfg = ckpt.get("config", {})
+    info = _run_info(
+        model, [ckpt], commit, tta, "in-sample: the final weights on the Training images they were fitted on"
+    )
     if cfg.get("folds"):  # a k-fold teacher alone: its Training logits are in-sample but for its own fold
         info["training_logits"] = (
             f"fold {cfg['fold']} of {cfg['folds']} (fold_seed {cfg.get('fold_seed', 0)}): that fold's rows out of "
@@ -110,7 +120,6 @@ def record_oof_predictions(model_paths, out, data: str | None = None, commit: st
     models' ensemble (mean probability). The folds must be 0..k-1 of the same folds and fold_seed, once each."""
     from ferkit.data import kfold_assignment, load_fer2013, locate, make_splits
     from ferkit.errors import PredictionFileError
-    from ferkit.models import count_macs, count_parameters
     from ferkit.models.checkpoint import load_model
     from ferkit.predictions import ensemble_logits, record_run
 
@@ -135,24 +144,12 @@ def record_oof_predictions(model_paths, out, data: str | None = None, commit: st
             logits[fold_of == f] = predict_logits(m, images[fold_of == f], tta=view)
         return logits
 
-    phases = [p for _, ckpt in loaded for p in ckpt.get("summary", {}).get("phases", [])]
-    cfg, summary = configs[0], loaded[0][1].get("summary", {})
-    info = {
-        "model": loaded[0][1]["model"],
-        "model_args": loaded[0][1].get("model_args", {}),
-        "parameters": count_parameters(models[0])["trainable"],
-        "mflop": round(2 * count_macs(models[0]) / 1e6, 1),
-        "seed": cfg.get("seed"),
-        "epochs": sum(p.get("epochs_run", 0) for p in phases) // k,
-        "wall_minutes": round(sum(p.get("seconds", 0.0) for p in phases) / 60, 1),
-        "machine": summary.get("machine"),
-        "git_commit": commit or summary.get("git_commit"),
-        "training_logits": f"out-of-fold: {k} folds (fold_seed {cfg['fold_seed']}, duplicate groups whole); each "
-        "Training row predicted by the fold model that did not train on it; test splits by the folds' ensemble",
-        "folds": k,
-        "tta": tta,
-        "recipe": {key: v for key, v in cfg.items() if key not in ("data", "out", "fold")},
-    }
+    why = (
+        f"out-of-fold: {k} folds (fold_seed {configs[0]['fold_seed']}, duplicate groups whole); each Training row "
+        "predicted by the fold model that did not train on it; test splits by the folds' ensemble"
+    )
+    info = _run_info(models[0], [ckpt for _, ckpt in loaded], commit, tta, why) | {"folds": k}
+    info["recipe"].pop("fold", None)
     return record_run(out, source, logits_of, lambda usage, images: logits_of(usage, images, tta), info)
 
 
@@ -197,15 +194,7 @@ def evaluate_models(
     its "unseen" figure, report.json / report.md, the confusion matrix and the training curves in `out`.
     Returns (report, out folder, the Markdown text)."""
     from ferkit import plots
-    from ferkit.data import (
-        FERPLUS_EMOTIONS,
-        ferplus_labelled,
-        join_ferplus,
-        load_fer2013,
-        locate_ferplus,
-        make_splits,
-        read_ferplus,
-    )
+    from ferkit.data import FERPLUS_EMOTIONS, ferplus_labelled, load_fer2013, make_splits, with_votes
     from ferkit.data.quality import unseen_mask
     from ferkit.metrics import classification_report, report_markdown, subset_summary
     from ferkit.models.checkpoint import load_model
@@ -218,9 +207,7 @@ def evaluate_models(
     reference = None  # the images the "unseen" figure excludes copies of: the split's training part
     if names == FERPLUS_EMOTIONS:  # a model of FER+'s eight classes is scored on FER+'s majority-rule test sets
         reference = ds.subset("Training").images  # all of Training, also the images FER+'s rules leave out
-        ds = ferplus_labelled(
-            ds if ds.votes is not None else join_ferplus(ds, read_ferplus(locate_ferplus(config.get("ferplus"))))
-        )
+        ds = ferplus_labelled(with_votes(ds, config.get("ferplus")))
         usage_note = " (FER+ 8 classes, majority rule)"
     else:
         usage_note = ""

@@ -369,11 +369,11 @@ def run_recipe(cfg: TrainConfig, run_dir: Path | None = None) -> tuple[dict, Pat
     `limit` of smoke runs, the run folder with its config.yaml, then `train`. Rerunning resumes."""
     import yaml
 
-    from ferkit.data import join_ferplus, load_fer2013, locate_ferplus, make_splits, read_ferplus
+    from ferkit.data import load_fer2013, make_splits, with_votes
 
     ds = load_fer2013(cfg.data)
-    if (cfg.ferplus_weight > 0 or cfg.labels == "ferplus") and ds.votes is None:
-        ds = join_ferplus(ds, read_ferplus(locate_ferplus(cfg.ferplus)))
+    if cfg.ferplus_weight > 0 or cfg.labels == "ferplus":
+        ds = with_votes(ds, cfg.ferplus)
     if cfg.labels == "ferplus":
         ds = _ferplus_protocol(cfg, ds)
     splits = make_splits(ds, cfg.split, seed=cfg.seed)
