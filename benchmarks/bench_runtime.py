@@ -7,7 +7,8 @@
   FaceTracker (a window around the last face); then what tracking does to accuracy on the margin study's
   PublicTest protocol.
 
-python benchmarks/bench_runtime.py [--model seed_vgg] [--archs fast_fer_t mobile_fer] [--protocol-faces 3589]
+python benchmarks/bench_runtime.py [--model seed_vgg] [--archs fast_fer_t mobile_fer] [--crop 44]
+    [--protocol-faces 3589]
 """
 
 from __future__ import annotations
@@ -109,28 +110,42 @@ def tracking_protocol(rec: Recognizer, data: str | None, n: int, windows: list[i
     return out
 
 
-def random_onnx(name: str, faces: np.ndarray) -> tuple[torch.nn.Module, Recognizer]:
+def random_onnx(
+    name: str, faces: np.ndarray, threads: int | None = None, **model_args
+) -> tuple[torch.nn.Module, Recognizer]:
     """A registered architecture with random weights, and its export to a temporary ONNX file (latency only)."""
     torch.manual_seed(0)
-    model = create_model(name).eval()
+    model = create_model(name, **model_args).eval()
     path = Path(tempfile.mkdtemp()) / f"{name}.onnx"
     export_onnx(model, path, {"ferkit_contract": json.dumps(contract(model))}, faces[:32])
-    return model, Recognizer.from_file(path)
+    return model, Recognizer.from_file(path, threads)
 
 
-def size_of(name: str) -> dict:
-    model = create_model(name)
+def size_of(name: str, **model_args) -> dict:
+    model = create_model(name, **model_args)
     return {"parameters": count_parameters(model)["trainable"], "MFLOP": round(2 * count_macs(model) / 1e6, 1)}
 
 
-def arch_rows(names: list[str], faces: np.ndarray, runs: int) -> list[dict]:
-    """Per-face batch-1 latency of each architecture, measured in interleaved rounds (same machine state)."""
-    recs = {n: random_onnx(n, faces)[1] for n in names}
-    ms: dict[str, list[float]] = {n: [] for n in names}
+def arch_rows(names: list[str], faces: np.ndarray, runs: int, crop: int | None = None) -> list[dict]:
+    """Per-face batch-1 latency of each architecture (at `crop` px where given: the models take the 48 px face
+    and crop inside the graph), with ONNX Runtime on every core and on one (a small graph at batch 1 may not
+    pay for waking a second thread), measured in interleaved rounds (same machine state)."""
+    model_args = {"crop": crop} if crop else {}
+    recs = {(n, t): random_onnx(n, faces, t, **model_args)[1] for n in names for t in (None, 1)}
+    ms: dict[tuple, list[float]] = {key: [] for key in recs}
     for _ in range(4):
-        for n, rec in recs.items():
-            ms[n] += latencies(lambda rec=rec: rec.logits(faces[:1]), runs // 4)
-    return [{"architecture": n, **size_of(n), "batch-1 median ms": statistics.median(ms[n])} for n in names]
+        for key, rec in recs.items():
+            ms[key] += latencies(lambda rec=rec: rec.logits(faces[:1]), runs // 4)
+    return [
+        {
+            "architecture": n,
+            "crop": crop,
+            **size_of(n, **model_args),
+            "batch-1 median ms": statistics.median(ms[n, None]),
+            "batch-1 median ms, 1 thread": statistics.median(ms[n, 1]),
+        }
+        for n in names
+    ]
 
 
 def bundled_rows(frame: np.ndarray, faces: np.ndarray, runs: int) -> list[dict]:
@@ -171,6 +186,7 @@ def main() -> None:
     ap.add_argument(
         "--protocol-faces", type=int, default=3589, help="PublicTest faces for the tracking check (0: skip)"
     )
+    ap.add_argument("--crop", type=int, help="crop size (px) of the --archs rows (default: each one's own)")
     ap.add_argument("--data", help="FER2013 (default: found as ferkit finds it)")
     ap.add_argument(
         "--windows", type=int, nargs="+", default=[TRACK_WINDOW_PX], help="tracker search windows (px) to compare"
@@ -223,7 +239,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
     }
     if args.archs:
-        extra["architectures"] = arch_rows(args.archs, faces, args.runs)
+        extra["architectures"] = arch_rows(args.archs, faces, args.runs, args.crop)
     extra["bundled"] = bundled_rows(frame, faces, args.runs)
     if args.protocol_faces:
         extra["tracking_protocol"] = tracking_protocol(default, args.data, args.protocol_faces, args.windows)
