@@ -167,7 +167,9 @@ def bundled_rows(frame: np.ndarray, faces: np.ndarray, runs: int) -> list[dict]:
             {
                 "bundled": n,
                 "architecture": rec.metadata.get("model_name", "?"),
-                **size_of(rec.metadata["model_name"]),
+                **size_of(
+                    rec.metadata["model_name"], **json.loads(rec.metadata.get("recipe", "{}")).get("model_args", {})
+                ),
                 "ms/face median": statistics.median(face[n]),
                 "tracked frame median ms": statistics.median(frame_ms[n]),
                 "tracked frame p90 ms": float(np.percentile(frame_ms[n], 90)),
