@@ -32,7 +32,7 @@ from ferkit.bundled import BUNDLED, bundled_model_path
 from ferkit.export.onnx import WithPreprocess, contract, export_onnx
 from ferkit.faces import TRACK_WINDOW_PX, FaceTracker
 from ferkit.media import sample_photo
-from ferkit.models import count_macs, count_parameters, create_model
+from ferkit.models import count_macs, count_parameters, create_model, create_model_from_metadata
 from ferkit.runtime import Recognizer
 
 
@@ -122,7 +122,10 @@ def random_onnx(
 
 
 def size_of(name: str, **model_args) -> dict:
-    model = create_model(name, **model_args)
+    return sizes(create_model(name, **model_args))
+
+
+def sizes(model: torch.nn.Module) -> dict:
     return {"parameters": count_parameters(model)["trainable"], "MFLOP": round(2 * count_macs(model) / 1e6, 1)}
 
 
@@ -167,9 +170,7 @@ def bundled_rows(frame: np.ndarray, faces: np.ndarray, runs: int) -> list[dict]:
             {
                 "bundled": n,
                 "architecture": rec.metadata.get("model_name", "?"),
-                **size_of(
-                    rec.metadata["model_name"], **json.loads(rec.metadata.get("recipe", "{}")).get("model_args", {})
-                ),
+                **sizes(create_model_from_metadata(rec.metadata["model_name"], rec.metadata)),
                 "ms/face median": statistics.median(face[n]),
                 "tracked frame median ms": statistics.median(frame_ms[n]),
                 "tracked frame p90 ms": float(np.percentile(frame_ms[n], 90)),

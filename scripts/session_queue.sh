@@ -23,29 +23,21 @@ fits() { [ $(( $(elapsed_min) + $1 )) -le "$BUDGET_MIN" ]; }
 keep() {  # run folder, committed name: predictions (single crop + flip TTA) into results/runs/<name>
     fer predictions "$1/model.pt" --out "$MAIN/results/runs/$2" --commit "$COMMIT" --tta flip
 }
+distilled() {  # step, estimated minutes, run name, recipe and overrides: a student of every committed run, kept
+    local step=$1 est=$2 name=$3; shift 3
+    if fits "$est"; then
+        fer distill --teacher-logits "$MAIN"/results/runs/* "$@" --run-dir "$RUNS/$name"
+        keep "$RUNS/$name" "$name"; echo "$step done at $(elapsed_min) min"
+    else echo "skip $step at $(elapsed_min) min"; fi
+}
+
 echo "queue from $COMMIT at $(date -u)"
 
 # B: the soft-target model at 44 px (target 2)
-if fits 108; then
-    d=$RUNS/fast_fer-c44-distill-e30-s51
-    fer distill --teacher-logits "$MAIN"/results/runs/* --config fast --set model=fast_fer --set model_args.crop=44 \
-        --set phases.0.epochs=30 --set warmup_epochs=1.5 --seed 51 --run-dir "$d"
-    keep "$d" fast_fer-c44-distill-e30-s51; echo "B done at $(elapsed_min) min"
-else echo "skip B at $(elapsed_min) min"; fi
-
+distilled B 108 fast_fer-c44-distill-e30-s51 --config fast --set model=fast_fer --set model_args.crop=44 \
+    --set phases.0.epochs=30 --set warmup_epochs=1.5 --seed 51
 # D: the phone student at 44 px from every committed run (B's included)
-if fits 28; then
-    d=$RUNS/fast_fer_t-c44-distill-e60-s52
-    fer distill --teacher-logits "$MAIN"/results/runs/* --config student --set model=fast_fer_t \
-        --set model_args.crop=44 --seed 52 --run-dir "$d"
-    keep "$d" fast_fer_t-c44-distill-e60-s52; echo "D done at $(elapsed_min) min"
-else echo "skip D at $(elapsed_min) min"; fi
-
+distilled D 28 fast_fer_t-c44-distill-e60-s52 --config student --set model=fast_fer_t --set model_args.crop=44 --seed 52
 # E: the smaller student at 44 px
-if fits 14; then
-    d=$RUNS/fast_fer_u-c44-distill-e60-s53
-    fer distill --teacher-logits "$MAIN"/results/runs/* --config student --set model=fast_fer_u \
-        --set model_args.crop=44 --seed 53 --run-dir "$d"
-    keep "$d" fast_fer_u-c44-distill-e60-s53; echo "E done at $(elapsed_min) min"
-else echo "skip E at $(elapsed_min) min"; fi
+distilled E 14 fast_fer_u-c44-distill-e60-s53 --config student --set model=fast_fer_u --set model_args.crop=44 --seed 53
 echo "queue finished at $(elapsed_min) min, $(date -u)"

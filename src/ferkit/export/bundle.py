@@ -97,10 +97,9 @@ def _parameters(model_name: str, metadata: dict) -> int | None:
     if "parameters" in metadata:
         return int(metadata["parameters"])
     try:  # the registry rebuilds the architecture (torch layer); without torch the card says n/a
-        from ferkit.models import count_parameters, create_model
+        from ferkit.models import count_parameters, create_model_from_metadata
 
-        recipe = json.loads(metadata.get("recipe", "{}"))
-        return count_parameters(create_model(model_name, **recipe.get("model_args", {})))["trainable"]
+        return count_parameters(create_model_from_metadata(model_name, metadata))["trainable"]
     except ImportError:
         return None
 

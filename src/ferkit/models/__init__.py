@@ -3,7 +3,7 @@
 from ferkit.models import fast_fer as _fast_fer  # noqa: F401  (registers its models)
 from ferkit.models import fer_nets as _fer_nets  # noqa: F401
 from ferkit.models import seed_vgg as _seed_vgg  # noqa: F401
-from ferkit.models.registry import create_model, list_models, register_model
+from ferkit.models.registry import create_model, create_model_from_metadata, list_models, register_model
 
 
 def count_parameters(model) -> dict[str, int]:
@@ -18,6 +18,7 @@ __all__ = [
     "count_macs",
     "count_parameters",
     "create_model",
+    "create_model_from_metadata",
     "describe_models",
     "list_models",
     "register_model",

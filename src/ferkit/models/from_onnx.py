@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ferkit.errors import OnnxRebuildError
-from ferkit.models.registry import create_model
+from ferkit.models.registry import create_model_from_metadata
 
 
 def _graph_weights(path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray | None]], list[tuple], list[tuple]]:
@@ -73,7 +73,7 @@ def model_from_onnx(path: str | Path) -> tuple[nn.Module, dict]:
     recipe = json.loads(meta.get("recipe", "{}"))
     if not name:
         raise OnnxRebuildError(f"{path}: its metadata names no model_name to rebuild")
-    model = create_model(name, **recipe.get("model_args", {})).eval()
+    model = create_model_from_metadata(name, meta).eval()
     convs, bns, gemms = _graph_weights(path)
     modules = [m for m in model.modules() if not list(m.children())]
     torch_convs = [i for i, m in enumerate(modules) if isinstance(m, nn.Conv2d)]

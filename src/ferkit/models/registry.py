@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -40,3 +41,9 @@ def create_model(name: str, **overrides: Any):
         model.pretrained_cfg = {**model.pretrained_cfg, "labels": tuple(labels)}
     model.model_name = name
     return model
+
+
+def create_model_from_metadata(name: str, metadata: dict) -> Any:
+    """The untrained architecture a ferkit model file names: `name` built with the `model_args` of the recipe its
+    metadata stores (a 44 px fast_fer is not the registered 40 px one)."""
+    return create_model(name, **json.loads(metadata.get("recipe", "{}")).get("model_args", {}))
