@@ -1,6 +1,7 @@
 """Inference speed on this CPU, side by side in one run:
 - an architecture (--model) in ONNX Runtime vs torch eager (same random weights);
-- per-face latency (batch 1, ONNX Runtime) of candidate architectures (--archs: the phone students tried);
+- per-face latency (batch 1, ONNX Runtime) of candidate architectures (--archs: the phone students tried): the
+  shipped (inference-folded) graph on every core and on one, the graph as trained, and an int8 twin;
 - every bundled model (default, mobile): per-face latency and a tracked 640x480 frame end to end, with the
   accuracy its file records;
 - a whole 640x480 frame end to end by the previous code path (YuNet on every whole frame) and with the
@@ -111,14 +112,40 @@ def tracking_protocol(rec: Recognizer, data: str | None, n: int, windows: list[i
 
 
 def random_onnx(
-    name: str, faces: np.ndarray, threads: int | None = None, **model_args
+    name: str, faces: np.ndarray, threads: int | None = None, fold: bool = True, **model_args
 ) -> tuple[torch.nn.Module, Recognizer]:
-    """A registered architecture with random weights, and its export to a temporary ONNX file (latency only)."""
+    """A registered architecture with random weights, and its export to a temporary ONNX file (latency only;
+    fold False: the graph as trained, without ferkit.models.fold's inference rewrite)."""
     torch.manual_seed(0)
     model = create_model(name, **model_args).eval()
     path = Path(tempfile.mkdtemp()) / f"{name}.onnx"
-    export_onnx(model, path, {"ferkit_contract": json.dumps(contract(model))}, faces[:32])
+    export_onnx(model, path, {"ferkit_contract": json.dumps(contract(model))}, faces[:32], fold=fold)
     return model, Recognizer.from_file(path, threads)
+
+
+def int8_twin(rec: Recognizer, faces: np.ndarray, threads: int | None = None) -> Recognizer:
+    """The same graph quantised by ONNX Runtime in its operator format (QLinearConv: int8 per-channel weights, uint8
+    activations, where VNNI's int8 dot products pay), calibrated on `faces`: latency only, not a shipped file."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Faces(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"faces": faces[i : i + 1, None].astype(np.float32)} for i in range(len(faces))])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    out = Path(rec.source).with_suffix(".qop.onnx")
+    quantize_static(
+        rec.source,
+        str(out),
+        Faces(),
+        quant_format=QuantFormat.QOperator,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+    return Recognizer.from_file(out, threads)
 
 
 def size_of(name: str, **model_args) -> dict:
@@ -132,9 +159,12 @@ def sizes(model: torch.nn.Module) -> dict:
 def arch_rows(names: list[str], faces: np.ndarray, runs: int, crop: int | None = None) -> list[dict]:
     """Per-face batch-1 latency of each architecture (at `crop` px where given: the models take the 48 px face
     and crop inside the graph), with ONNX Runtime on every core and on one (a small graph at batch 1 may not
-    pay for waking a second thread), measured in interleaved rounds (same machine state)."""
+    pay for waking a second thread), the unfolded graph (as trained) and an int8 twin (`int8_twin`) on every
+    core, measured in interleaved rounds (same machine state)."""
     model_args = {"crop": crop} if crop else {}
-    recs = {(n, t): random_onnx(n, faces, t, **model_args)[1] for n in names for t in (None, 1)}
+    variants = [(None, True), (1, True), (None, False)]  # (threads, folded)
+    recs = {(n, t, f): random_onnx(n, faces, t, f, **model_args)[1] for n in names for t, f in variants}
+    recs |= {(n, None, "int8"): int8_twin(recs[n, None, True], faces[:32]) for n in names}
     ms: dict[tuple, list[float]] = {key: [] for key in recs}
     for _ in range(4):
         for key, rec in recs.items():
@@ -144,8 +174,10 @@ def arch_rows(names: list[str], faces: np.ndarray, runs: int, crop: int | None =
             "architecture": n,
             "crop": crop,
             **size_of(n, **model_args),
-            "batch-1 median ms": statistics.median(ms[n, None]),
-            "batch-1 median ms, 1 thread": statistics.median(ms[n, 1]),
+            "batch-1 median ms": statistics.median(ms[n, None, True]),
+            "batch-1 median ms, 1 thread": statistics.median(ms[n, 1, True]),
+            "batch-1 median ms, unfolded graph": statistics.median(ms[n, None, False]),
+            "batch-1 median ms, int8 QOperator": statistics.median(ms[n, None, "int8"]),
         }
         for n in names
     ]

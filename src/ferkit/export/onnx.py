@@ -15,12 +15,16 @@ from ferkit.errors import ExportError
 from ferkit.hardware import cpu_has_vnni
 from ferkit.labels import FACE_SIZE
 from ferkit.metrics import softmax
+from ferkit.models.fold import FOLDING_KEY, fold_fast_fer
 from ferkit.models.preprocess import crop_to, to_input
 from ferkit.preprocess import faces_to_input
 
 PARITY_TOL = 1e-4  # max |p_onnx - p_torch| over the parity batch
 FP16_PARITY_TOL = 1e-2  # the same with float16-stored weights (their rounding, ~1e-3 relative, moves probabilities)
 FP16_MIN_ELEMENTS = 1024  # smaller initializers (biases, norms, the whitening) stay float32: they weigh nothing
+# A FastFer's ONNX graph is folded for inference (ferkit.models.fold); its first channels are padded to this multiple
+# so that ONNX Runtime's blocked convolutions take the first full-resolution conv (16 floats: one AVX-512 vector).
+ONNX_CHANNEL_BLOCK = 16
 
 
 class WithPreprocess(nn.Module):
@@ -39,6 +43,15 @@ class WithPreprocess(nn.Module):
 def wrap_for_export(model: nn.Module) -> WithPreprocess:
     """The fp32, NCHW, eval-mode model behind its preprocessing: what every export format traces."""
     return WithPreprocess(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
+
+
+def onnx_graph(model: nn.Module, fold: bool = True) -> tuple[nn.Module, dict]:
+    """(module to trace, metadata it adds): a FastFer folded for inference (ferkit.models.fold), any other model
+    (or with fold False, benchmarks comparing the two) behind its preprocessing (wrap_for_export)."""
+    folded = fold_fast_fer(model, ONNX_CHANNEL_BLOCK) if fold else None
+    if folded is None:
+        return wrap_for_export(model), {}
+    return folded, {FOLDING_KEY: folded.description}
 
 
 def contract(model: nn.Module, temperature: float = 1.0, face_margin: float = 1.0) -> dict:
@@ -86,8 +99,10 @@ def export_onnx(
     parity_faces: np.ndarray,
     opset: int = 17,
     fp16_weights: bool = False,
+    fold: bool = True,
 ) -> dict:
     """Write `path` (dynamic batch axis, ferkit metadata) and prove it equals torch; returns the parity figures.
+    A FastFer's graph is folded for inference (`onnx_graph`; `fold` False keeps it as trained, for comparisons).
 
     fp16_weights: store the weights as float16 (`store_weights_fp16`; the bundled models, to keep the repository
     small); the parity bound is then FP16_PARITY_TOL."""
@@ -95,7 +110,8 @@ def export_onnx(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = wrap_for_export(model)
+    wrapped, graph_metadata = onnx_graph(model, fold)
+    metadata = {**metadata, **graph_metadata}
     dummy = torch.zeros(2, model.pretrained_cfg["input_size"][0], FACE_SIZE, FACE_SIZE)
     tmp = path.with_suffix(".tmp.onnx")
     torch.onnx.export(

@@ -3,9 +3,10 @@ its training checkpoint (which does not outlive the session that trained it).
 
 The ONNX file names its architecture (`model_name` and `recipe.model_args` in its metadata); the registry builds it
 and the graph's weights are copied in, in graph order. torch's exporter folds each BatchNorm that directly follows
-a convolution into that convolution's weight and bias, so such a BatchNorm is set to the identity plus the folded
-bias; BatchNorms the exporter kept (e.g. after a max-pool) are copied as they are. The result is checked against
-the ONNX file itself on real faces before anything is exported from it.
+a convolution into that convolution's weight and bias (and ferkit.models.fold one after a conv and a max-pool), so
+such a BatchNorm is set to the identity plus the folded bias; BatchNorms left in the graph are copied as they are.
+A folded file's own rewrites (normalisation, padded channels, head scale) are undone first, from its metadata.
+The result is checked against the ONNX file itself on real faces before anything is exported from it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ferkit.errors import OnnxRebuildError
+from ferkit.models.fold import FOLDING_KEY, unfold_graph_weights
 from ferkit.models.registry import create_model_from_metadata
 
 
@@ -58,8 +60,10 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
 
 
 def _next_bn(modules: list[nn.Module], i: int) -> nn.BatchNorm2d | None:
-    """The BatchNorm that directly follows modules[i] (a Conv2d), if any."""
-    return modules[i + 1] if i + 1 < len(modules) and isinstance(modules[i + 1], nn.BatchNorm2d) else None
+    """The BatchNorm that follows modules[i] (a Conv2d) directly or after one max-pool (where
+    ferkit.models.fold folds it into the conv), if any."""
+    j = i + 2 if i + 1 < len(modules) and isinstance(modules[i + 1], nn.MaxPool2d) else i + 1
+    return modules[j] if j < len(modules) and isinstance(modules[j], nn.BatchNorm2d) else None
 
 
 @torch.no_grad()
@@ -75,6 +79,8 @@ def model_from_onnx(path: str | Path) -> tuple[nn.Module, dict]:
         raise OnnxRebuildError(f"{path}: its metadata names no model_name to rebuild")
     model = create_model_from_metadata(name, meta).eval()
     convs, bns, gemms = _graph_weights(path)
+    if FOLDING_KEY in meta:  # an inference-folded graph (ferkit.models.fold): back to the model's own weights
+        convs, gemms = unfold_graph_weights(convs, gemms, json.loads(meta[FOLDING_KEY]))
     modules = [m for m in model.modules() if not list(m.children())]
     torch_convs = [i for i, m in enumerate(modules) if isinstance(m, nn.Conv2d)]
     if len(torch_convs) != len(convs):

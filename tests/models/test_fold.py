@@ -1,0 +1,81 @@
+"""The inference rewrite of FastFer (ferkit.models.fold): the same outputs from fewer, NCHWc-friendly nodes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_faces
+
+from ferkit.models import create_model
+from ferkit.models.fold import FOLDING_KEY, fold_fast_fer
+from ferkit.models.from_onnx import check_rebuild, model_from_onnx
+
+
+def _model(name: str, negative_scales: bool, crop: int = 40) -> torch.nn.Module:
+    """`name` with random BatchNorm statistics; with negative_scales, some post-pool BN scales below zero."""
+    torch.manual_seed(0)
+    model = create_model(name, crop=crop).eval()
+    model.init_whitening(torch.randn(32, 1, crop, crop))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(-0.5 if negative_scales else 0.5, 1.5)
+            m.bias.data.normal_(0, 0.1)
+    return model
+
+
+@pytest.mark.parametrize("negative_scales", [False, True])
+@pytest.mark.parametrize("name,crop", [("fast_fer_u", 44), ("fast_fer_s", 40)])
+def test_folded_model_computes_the_same_logits(name, crop, negative_scales):
+    from ferkit.export.onnx import wrap_for_export
+
+    model = _model(name, negative_scales, crop)
+    folded = fold_fast_fer(model, channel_block=16)
+    faces = torch.from_numpy(make_faces(8, seed=4)[0]).float().unsqueeze(1)  # (8, 1, 48, 48) gray levels
+    with torch.no_grad():
+        want, got = wrap_for_export(model)(faces), folded(faces)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    info = folded.description
+    assert info["whiten_channels"] == [18, 32]  # 2 * 3 * 3 whitening channels, padded to the 16-float block
+    # a BN folds only when every scale is positive; the mixed-sign groups keep theirs
+    assert info["post_pool_bn_folded"] == [not negative_scales] * 3
+    kept = sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert kept == (3 if negative_scales else 0)
+
+
+def test_other_architectures_are_left_alone():
+    assert fold_fast_fer(create_model("seed_vgg_tiny")) is None
+
+
+@pytest.mark.parametrize("negative_scales", [False, True])
+def test_folded_onnx_has_fewer_nodes_and_rebuilds_exactly(tmp_path, negative_scales):
+    """export_onnx folds a FastFer: no normalisation nodes, no post-pool BatchNorm, a 16-multiple first width, the
+    folding in its metadata; model_from_onnx undoes it, so phone files can still be made from the ONNX file."""
+    import onnx
+
+    from ferkit.export.onnx import contract, export_onnx, wrap_for_export
+
+    model = _model("fast_fer_u", negative_scales, crop=44)
+    path = tmp_path / "u.onnx"
+    meta = {"ferkit_contract": json.dumps(contract(model)), "model_name": "fast_fer_u"}
+    meta["recipe"] = json.dumps({"model_args": {"crop": 44}})
+    export_onnx(model, path, meta, make_faces(8, seed=1)[0])
+    proto = onnx.load(str(path))
+    ops = Counter(n.op_type for n in proto.graph.node)
+    assert ops["BatchNormalization"] == (3 if negative_scales else 0)
+    assert ops["Sub"] == 0 and [n.op_type for n in proto.graph.node if "faces" in n.input] == ["Slice"]
+    first = next(i for i in proto.graph.initializer if tuple(i.dims) == (32, 1, 3, 3))
+    assert first is not None
+    folding = json.loads({p.key: p.value for p in proto.metadata_props}[FOLDING_KEY])
+    assert folding["whiten_channels"] == [18, 32]
+    rebuilt, _ = model_from_onnx(path)
+    assert check_rebuild(rebuilt, path, make_faces(16, seed=2)[0]) < 1e-5
+    with torch.no_grad():  # the rebuilt model is the trainable one again, with the original parameters
+        np.testing.assert_allclose(rebuilt.whiten.weight.numpy(), model.whiten.weight.numpy(), atol=1e-5)
+        faces = torch.from_numpy(make_faces(4, seed=5)[0]).float().unsqueeze(1)
+        torch.testing.assert_close(wrap_for_export(rebuilt)(faces), wrap_for_export(model)(faces), atol=1e-5, rtol=1e-4)
