@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
 from ferkit.bundled import BUNDLED, bundled_model_path
-from ferkit.export.onnx import WithPreprocess, contract, export_onnx
+from ferkit.export.onnx import ONNX_CHANNEL_BLOCK, WithPreprocess, contract, export_onnx
 from ferkit.faces import TRACK_WINDOW_PX, FaceTracker
 from ferkit.media import sample_photo
 from ferkit.models import count_macs, count_parameters, create_model, create_model_from_metadata
@@ -112,14 +112,14 @@ def tracking_protocol(rec: Recognizer, data: str | None, n: int, windows: list[i
 
 
 def random_onnx(
-    name: str, faces: np.ndarray, threads: int | None = None, fold: bool = True, **model_args
+    name: str, faces: np.ndarray, threads: int | None = None, block: int | None = ONNX_CHANNEL_BLOCK, **model_args
 ) -> tuple[torch.nn.Module, Recognizer]:
     """A registered architecture with random weights, and its export to a temporary ONNX file (latency only;
-    fold False: the graph as trained, without ferkit.models.fold's inference rewrite)."""
+    block: the inference fold's channel block, None for the graph as trained)."""
     torch.manual_seed(0)
     model = create_model(name, **model_args).eval()
     path = Path(tempfile.mkdtemp()) / f"{name}.onnx"
-    export_onnx(model, path, {"ferkit_contract": json.dumps(contract(model))}, faces[:32], fold=fold)
+    export_onnx(model, path, {"ferkit_contract": json.dumps(contract(model))}, faces[:32], channel_block=block)
     return model, Recognizer.from_file(path, threads)
 
 
@@ -159,12 +159,13 @@ def sizes(model: torch.nn.Module) -> dict:
 def arch_rows(names: list[str], faces: np.ndarray, runs: int, crop: int | None = None) -> list[dict]:
     """Per-face batch-1 latency of each architecture (at `crop` px where given: the models take the 48 px face
     and crop inside the graph), with ONNX Runtime on every core and on one (a small graph at batch 1 may not
-    pay for waking a second thread), the unfolded graph (as trained) and an int8 twin (`int8_twin`) on every
-    core, measured in interleaved rounds (same machine state)."""
+    pay for waking a second thread); on every core, the graph as trained (unfolded), the fold without its channel
+    padding, and an int8 twin (`int8_twin`); measured in interleaved rounds (same machine state)."""
     model_args = {"crop": crop} if crop else {}
-    variants = [(None, True), (1, True), (None, False)]  # (threads, folded)
-    recs = {(n, t, f): random_onnx(n, faces, t, f, **model_args)[1] for n in names for t, f in variants}
-    recs |= {(n, None, "int8"): int8_twin(recs[n, None, True], faces[:32]) for n in names}
+    block = ONNX_CHANNEL_BLOCK
+    variants = [(None, block), (1, block), (None, None), (None, 1)]  # (threads, channel block of the fold)
+    recs = {(n, t, b): random_onnx(n, faces, t, b, **model_args)[1] for n in names for t, b in variants}
+    recs |= {(n, None, "int8"): int8_twin(recs[n, None, block], faces[:32]) for n in names}
     ms: dict[tuple, list[float]] = {key: [] for key in recs}
     for _ in range(4):
         for key, rec in recs.items():
@@ -174,9 +175,10 @@ def arch_rows(names: list[str], faces: np.ndarray, runs: int, crop: int | None =
             "architecture": n,
             "crop": crop,
             **size_of(n, **model_args),
-            "batch-1 median ms": statistics.median(ms[n, None, True]),
-            "batch-1 median ms, 1 thread": statistics.median(ms[n, 1, True]),
-            "batch-1 median ms, unfolded graph": statistics.median(ms[n, None, False]),
+            "batch-1 median ms": statistics.median(ms[n, None, block]),
+            "batch-1 median ms, 1 thread": statistics.median(ms[n, 1, block]),
+            "batch-1 median ms, unfolded graph": statistics.median(ms[n, None, None]),
+            "batch-1 median ms, folded, channels unpadded": statistics.median(ms[n, None, 1]),
             "batch-1 median ms, int8 QOperator": statistics.median(ms[n, None, "int8"]),
         }
         for n in names

@@ -45,10 +45,11 @@ def wrap_for_export(model: nn.Module) -> WithPreprocess:
     return WithPreprocess(model.float().eval().to(memory_format=torch.contiguous_format)).eval()
 
 
-def onnx_graph(model: nn.Module, fold: bool = True) -> tuple[nn.Module, dict]:
-    """(module to trace, metadata it adds): a FastFer folded for inference (ferkit.models.fold), any other model
-    (or with fold False, benchmarks comparing the two) behind its preprocessing (wrap_for_export)."""
-    folded = fold_fast_fer(model, ONNX_CHANNEL_BLOCK) if fold else None
+def onnx_graph(model: nn.Module, channel_block: int | None = ONNX_CHANNEL_BLOCK) -> tuple[nn.Module, dict]:
+    """(module to trace, metadata it adds): a FastFer folded for inference (ferkit.models.fold) with its first
+    channels padded to a multiple of channel_block; any other model (or with channel_block None, for benchmarks
+    comparing the two) behind its preprocessing (wrap_for_export)."""
+    folded = fold_fast_fer(model, channel_block) if channel_block else None
     if folded is None:
         return wrap_for_export(model), {}
     return folded, {FOLDING_KEY: folded.description}
@@ -99,10 +100,10 @@ def export_onnx(
     parity_faces: np.ndarray,
     opset: int = 17,
     fp16_weights: bool = False,
-    fold: bool = True,
+    channel_block: int | None = ONNX_CHANNEL_BLOCK,
 ) -> dict:
     """Write `path` (dynamic batch axis, ferkit metadata) and prove it equals torch; returns the parity figures.
-    A FastFer's graph is folded for inference (`onnx_graph`; `fold` False keeps it as trained, for comparisons).
+    A FastFer's graph is folded for inference (`onnx_graph`; channel_block None keeps it as trained).
 
     fp16_weights: store the weights as float16 (`store_weights_fp16`; the bundled models, to keep the repository
     small); the parity bound is then FP16_PARITY_TOL."""
@@ -110,7 +111,7 @@ def export_onnx(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped, graph_metadata = onnx_graph(model, fold)
+    wrapped, graph_metadata = onnx_graph(model, channel_block)
     metadata = {**metadata, **graph_metadata}
     dummy = torch.zeros(2, model.pretrained_cfg["input_size"][0], FACE_SIZE, FACE_SIZE)
     tmp = path.with_suffix(".tmp.onnx")
