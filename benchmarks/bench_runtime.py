@@ -1,7 +1,7 @@
 """Inference speed on this CPU, side by side in one run:
 - an architecture (--model) in ONNX Runtime vs torch eager (same random weights);
 - per-face latency (batch 1, ONNX Runtime) of candidate architectures (--archs: the phone students tried): the
-  shipped (inference-folded) graph on every core and on one, the graph as trained, and an int8 twin;
+  shipped (inference-folded) graph on every core and on one, the graph as trained, the fold unpadded;
 - every bundled model (default, mobile): per-face latency and a tracked 640x480 frame end to end, with the
   accuracy its file records;
 - a whole 640x480 frame end to end by the previous code path (YuNet on every whole frame) and with the
@@ -123,31 +123,6 @@ def random_onnx(
     return model, Recognizer.from_file(path, threads)
 
 
-def int8_twin(rec: Recognizer, faces: np.ndarray, threads: int | None = None) -> Recognizer:
-    """The same graph quantised by ONNX Runtime in its operator format (QLinearConv: int8 per-channel weights, uint8
-    activations, where VNNI's int8 dot products pay), calibrated on `faces`: latency only, not a shipped file."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Faces(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = iter([{"faces": faces[i : i + 1, None].astype(np.float32)} for i in range(len(faces))])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    out = Path(rec.source).with_suffix(".qop.onnx")
-    quantize_static(
-        rec.source,
-        str(out),
-        Faces(),
-        quant_format=QuantFormat.QOperator,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-    )
-    return Recognizer.from_file(out, threads)
-
-
 def size_of(name: str, **model_args) -> dict:
     return sizes(create_model(name, **model_args))
 
@@ -159,13 +134,12 @@ def sizes(model: torch.nn.Module) -> dict:
 def arch_rows(names: list[str], faces: np.ndarray, runs: int, crop: int | None = None) -> list[dict]:
     """Per-face batch-1 latency of each architecture (at `crop` px where given: the models take the 48 px face
     and crop inside the graph), with ONNX Runtime on every core and on one (a small graph at batch 1 may not
-    pay for waking a second thread); on every core, the graph as trained (unfolded), the fold without its channel
-    padding, and an int8 twin (`int8_twin`); measured in interleaved rounds (same machine state)."""
+    pay for waking a second thread); on every core, the graph as trained (unfolded), and the fold without its
+    channel padding; measured in interleaved rounds (same machine state)."""
     model_args = {"crop": crop} if crop else {}
     block = ONNX_CHANNEL_BLOCK
     variants = [(None, block), (1, block), (None, None), (None, 1)]  # (threads, channel block of the fold)
     recs = {(n, t, b): random_onnx(n, faces, t, b, **model_args)[1] for n in names for t, b in variants}
-    recs |= {(n, None, "int8"): int8_twin(recs[n, None, block], faces[:32]) for n in names}
     ms: dict[tuple, list[float]] = {key: [] for key in recs}
     for _ in range(4):
         for key, rec in recs.items():
@@ -179,7 +153,6 @@ def arch_rows(names: list[str], faces: np.ndarray, runs: int, crop: int | None =
             "batch-1 median ms, 1 thread": statistics.median(ms[n, 1, block]),
             "batch-1 median ms, unfolded graph": statistics.median(ms[n, None, None]),
             "batch-1 median ms, folded, channels unpadded": statistics.median(ms[n, None, 1]),
-            "batch-1 median ms, int8 QOperator": statistics.median(ms[n, None, "int8"]),
         }
         for n in names
     ]
