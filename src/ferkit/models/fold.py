@@ -36,25 +36,16 @@ def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     return s, bn.bias - bn.running_mean * s
 
 
-def _conv(cin: int, cout: int, k: int, padding: int, bias: bool = True) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, k, padding=padding, bias=bias)
-
-
 @torch.no_grad()
-def _padded(conv: nn.Conv2d, cin: int) -> nn.Conv2d:
-    """The bias-free `conv` with its input zero-padded to `cin` channels."""
-    out = _conv(cin, conv.out_channels, conv.kernel_size[0], conv.padding[0], bias=False)
+def _widened(conv: nn.Conv2d, cin: int, affine: tuple[torch.Tensor, torch.Tensor] | None = None) -> nn.Conv2d:
+    """`conv` with its input zero-padded to `cin` channels; with affine (s, t), computing conv(x) * s + t (then
+    with a bias), without it the same bias-free conv."""
+    out = nn.Conv2d(cin, conv.out_channels, conv.kernel_size[0], padding=conv.padding[0], bias=affine is not None)
     out.weight.zero_()
-    out.weight[:, : conv.in_channels] = conv.weight
-    return out
-
-
-@torch.no_grad()
-def _conv_then_affine(conv: nn.Conv2d, s: torch.Tensor, t: torch.Tensor, cin: int | None = None) -> nn.Conv2d:
-    """A conv computing conv(x) * s + t, its input zero-padded to `cin` channels."""
-    cin = cin or conv.in_channels
-    out = _conv(cin, conv.out_channels, conv.kernel_size[0], conv.padding[0])
-    out.weight.zero_()
+    if affine is None:
+        out.weight[:, : conv.in_channels] = conv.weight
+        return out
+    s, t = affine
     out.weight[:, : conv.in_channels] = conv.weight * s[:, None, None, None]  # (out, in, k, k)
     bias = conv.bias if conv.bias is not None else torch.zeros_like(t)
     out.bias.copy_(bias * s + t)
@@ -65,27 +56,26 @@ def _conv_then_affine(conv: nn.Conv2d, s: torch.Tensor, t: torch.Tensor, cin: in
 def _fold_group(group: ConvGroup, cin: int) -> tuple[list[nn.Module], bool]:
     """(modules, whether the post-pool BN folded) for one `conv -> pool -> BN -> GELU -> conv -> BN -> GELU`."""
     conv1, pool, bn1, act1, conv2, bn2, act2 = group
-    s1, t1 = _bn_affine(bn1)
-    second = _conv_then_affine(conv2, *_bn_affine(bn2))
-    if bool((s1 > 0).all()):
-        return [_conv_then_affine(conv1, s1, t1, cin), pool, act1, second, act2], True
-    return [_padded(conv1, cin), pool, bn1, act1, second, act2], False
+    first = _bn_affine(bn1)
+    second = _widened(conv2, conv2.in_channels, _bn_affine(bn2))
+    if bool((first[0] > 0).all()):
+        return [_widened(conv1, cin, first), pool, act1, second, act2], True
+    return [_widened(conv1, cin), pool, bn1, act1, second, act2], False
 
 
 class FoldedFastFer(nn.Module):
     """Gray levels 0..255 (B, 1, 48, 48) in, logits (B, 7) out: a FastFer with its preprocessing, post-pool BNs
     and head scale folded in (`fold_fast_fer`). Inference only; `description` goes into the exported metadata."""
 
-    def __init__(self, model: FastFer, channel_block: int = 16) -> None:
+    def __init__(self, model: FastFer, channel_block: int) -> None:
         super().__init__()
         cfg = model.pretrained_cfg
         self.crop = int(cfg["input_size"][-1])
-        self.pretrained_cfg = dict(cfg)
         gain, shift = _input_affine(cfg)  # normalised = gray * gain + shift
         w, b = model.whiten.weight.detach(), model.whiten.bias.detach()  # (C, 1, k, k), (C,)
         channels = w.shape[0]
         padded = -(-channels // channel_block) * channel_block
-        self.whiten = _conv(w.shape[1], padded, w.shape[-1], 0)
+        self.whiten = nn.Conv2d(w.shape[1], padded, w.shape[-1], padding=0, bias=True)
         with torch.no_grad():
             self.whiten.weight.zero_()
             self.whiten.bias.zero_()
@@ -124,8 +114,9 @@ def _input_affine(cfg: dict) -> tuple[float, float]:
     return float(cfg["scale"]) / std, -float(cfg["mean"][0]) / std
 
 
-def fold_fast_fer(model: nn.Module, channel_block: int = 16) -> FoldedFastFer | None:
-    """The folded inference module of a FastFer (eval mode, float32), or None for other architectures."""
+def fold_fast_fer(model: nn.Module, channel_block: int) -> FoldedFastFer | None:
+    """The folded inference module of a FastFer (eval mode, float32), its first channels padded to a multiple of
+    channel_block (ferkit.export.onnx.ONNX_CHANNEL_BLOCK for ONNX files), or None for other architectures."""
     if not isinstance(model, FastFer) or model.whiten.padding[0] != 0:
         return None
     return FoldedFastFer(model.float().eval(), channel_block).eval()
@@ -148,5 +139,5 @@ def unfold_graph_weights(
     first = (w.astype(np.float32), b.astype(np.float32))
     second = (np.ascontiguousarray(w1[:, :channels]), b1)
     scale = float(folding["head_scale"])
-    heads = [(np.asarray(hw, dtype=np.float64) / scale, hb) for hw, hb in gemms]
-    return [first, second, *rest], [(hw.astype(np.float32), hb) for hw, hb in heads]
+    heads = [((np.asarray(hw, dtype=np.float64) / scale).astype(np.float32), hb) for hw, hb in gemms]
+    return [first, second, *rest], heads
