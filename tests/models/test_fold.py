@@ -30,7 +30,7 @@ def _model(name: str, negative_scales: bool, crop: int = 40) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("negative_scales", [False, True])
-@pytest.mark.parametrize("name,crop", [("fast_fer_u", 44), ("fast_fer_s", 40)])
+@pytest.mark.parametrize("name,crop", [("fast_fer_u", 44), ("fast_fer_s", 40), ("fast_fer_ur", 40)])
 def test_folded_model_computes_the_same_logits(name, crop, negative_scales):
     from ferkit.export.onnx import wrap_for_export
 
@@ -52,8 +52,16 @@ def test_other_architectures_are_left_alone():
     assert fold_fast_fer(create_model("seed_vgg_tiny"), channel_block=16) is None
 
 
-@pytest.mark.parametrize("negative_scales,fp16", [(False, False), (True, False), (False, True)])
-def test_folded_onnx_has_fewer_nodes_and_rebuilds_exactly(tmp_path, negative_scales, fp16):
+@pytest.mark.parametrize(
+    "name,negative_scales,fp16",
+    [
+        ("fast_fer_u", False, False),
+        ("fast_fer_u", True, False),
+        ("fast_fer_u", False, True),
+        ("fast_fer_ur", True, False),
+    ],
+)
+def test_folded_onnx_has_fewer_nodes_and_rebuilds_exactly(tmp_path, name, negative_scales, fp16):
     """export_onnx folds a FastFer: no normalisation nodes, no post-pool BatchNorm, a 16-multiple first width, the
     folding in its metadata; model_from_onnx undoes it (float16-stored weights too, as the bundled files have), so
     phone files can still be made from the ONNX file."""
@@ -61,14 +69,16 @@ def test_folded_onnx_has_fewer_nodes_and_rebuilds_exactly(tmp_path, negative_sca
 
     from ferkit.export.onnx import contract, export_onnx, wrap_for_export
 
-    model = _model("fast_fer_u", negative_scales, crop=44)
+    model = _model(name, negative_scales, crop=44)
     path = tmp_path / "u.onnx"
-    meta = {"ferkit_contract": json.dumps(contract(model)), "model_name": "fast_fer_u"}
+    meta = {"ferkit_contract": json.dumps(contract(model)), "model_name": name}
     meta["recipe"] = json.dumps({"model_args": {"crop": 44}})
     export_onnx(model, path, meta, make_faces(8, seed=1)[0], fp16_weights=fp16)
     proto = onnx.load(str(path))
     ops = Counter(n.op_type for n in proto.graph.node)
     assert ops["BatchNormalization"] == (3 if negative_scales else 0)
+    relu = name.endswith("r")  # GELU is exported as x * (1 + erf(x / sqrt 2)) / 2 at opset 17
+    assert (ops["Relu"], ops["Erf"]) == ((7, 0) if relu else (0, 7))
     assert ops["Sub"] == 0 and [n.op_type for n in proto.graph.node if "faces" in n.input] == ["Slice"]
     first = next(i for i in proto.graph.initializer if tuple(i.dims) == (32, 1, 3, 3))
     assert first is not None

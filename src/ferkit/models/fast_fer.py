@@ -14,22 +14,34 @@ from torch import nn
 from ferkit.models.fer_nets import fer_cfg
 from ferkit.models.registry import register_model
 
+# GELU trains best in float (the speedruns' choice); ReLU is for int8 files: ONNX Runtime fuses it into the
+# quantised convolution, where a GELU is decomposed into float Erf/Mul/Add/Div nodes between (de)quantisations
+# that cost as much as the convolutions themselves (fast_fer_t: 1.1 of 2.5 ms, docs/RESULTS.md).
+ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU}
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
 
 class ConvGroup(nn.Sequential):
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, act: str = "gelu") -> None:
         super().__init__(
             nn.Conv2d(cin, cout, 3, padding=1, bias=False),
             nn.MaxPool2d(2),
             nn.BatchNorm2d(cout),
-            nn.GELU(),
+            activation(act),
             nn.Conv2d(cout, cout, 3, padding=1, bias=False),
             nn.BatchNorm2d(cout),
-            nn.GELU(),
+            activation(act),
         )
 
 
 class FastFer(nn.Module):
-    """whiten (1 -> 2*k*k, no padding) -> GELU -> ConvGroups -> global max-pool -> linear * scale."""
+    """whiten (1 -> 2*k*k, no padding) -> act -> ConvGroups -> global max-pool -> linear * scale (act: GELU or
+    ReLU, `ACTIVATIONS`)."""
 
     def __init__(
         self,
@@ -38,6 +50,7 @@ class FastFer(nn.Module):
         crop: int = 40,
         whiten_kernel: int = 3,
         scale: float = 1 / 9,
+        act: str = "gelu",
     ) -> None:
         super().__init__()
         wk = 2 * whiten_kernel * whiten_kernel
@@ -45,9 +58,9 @@ class FastFer(nn.Module):
         self.whiten.weight.requires_grad_(False)  # set from the data by init_whitening, never trained
         layers, cin = [], wk
         for w in widths:
-            layers.append(ConvGroup(cin, w))
+            layers.append(ConvGroup(cin, w, act))
             cin = w
-        self.features = nn.Sequential(nn.GELU(), *layers)
+        self.features = nn.Sequential(activation(act), *layers)
         self.head = nn.Linear(cin, num_classes, bias=False)
         self.scale = scale
         self.pretrained_cfg = fer_cfg(crop)
@@ -55,7 +68,7 @@ class FastFer(nn.Module):
     @torch.no_grad()
     def init_whitening(self, x: torch.Tensor, eps: float = 5e-4) -> None:
         """Set the frozen first layer from normalised training crops x (N, 1, H, W): the eigenvectors of the
-        k x k patch covariance scaled by 1/sqrt(eigenvalue), and their negatives (so GELU keeps both signs)."""
+        k x k patch covariance scaled by 1/sqrt(eigenvalue), and their negatives (the activation keeps both signs)."""
         k = self.whiten.kernel_size[0]
         patches = x.float().unfold(2, k, 1).unfold(3, k, 1)  # (N, 1, H-k+1, W-k+1, k, k)
         patches = patches.reshape(-1, k * k)  # (M, k*k)
@@ -94,3 +107,16 @@ def fast_fer_u(**kwargs) -> FastFer:
     """A smaller phone student for the 0.30 ms target (issue 18, part 4): 16/64/128 channels, 0.27M parameters
     (~19 MMAC, ~0.4x fast_fer_t); most of the MACs sit in the first group at full resolution."""
     return FastFer(**{"widths": (16, 64, 128), **kwargs})
+
+
+@register_model
+def fast_fer_tr(**kwargs) -> FastFer:
+    """fast_fer_t with ReLU for int8 ONNX files (QLinearConv with the ReLU fused; `ACTIVATIONS`): the 0.30 ms
+    phone student (issue 18, part 4)."""
+    return FastFer(**{"widths": (32, 96, 192), "act": "relu", **kwargs})
+
+
+@register_model
+def fast_fer_ur(**kwargs) -> FastFer:
+    """fast_fer_u with ReLU (int8 ONNX files, as fast_fer_tr)."""
+    return FastFer(**{"widths": (16, 64, 128), "act": "relu", **kwargs})

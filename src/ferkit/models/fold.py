@@ -11,8 +11,8 @@ change no output (up to float rounding; every export proves parity with the unfo
 3. The whitening's 2*k*k output channels (18 for k = 3) are zero-padded to a multiple of `channel_block`:
    ONNX Runtime's blocked (NCHWc) convolutions need channel counts that are multiples of the CPU's vector block
    (16 floats on AVX-512, 8 on AVX2), and otherwise run the first full-resolution conv, the dearest, on a slower
-   generic path between two layout reorders. The padded channels are zero before and after GELU (GELU(0) = 0) and
-   meet zero weights in the next conv.
+   generic path between two layout reorders. The padded channels are zero before and after the activation
+   (GELU(0) = ReLU(0) = 0) and meet zero weights in the next conv.
 
 The rewrite is recorded in the file's metadata (`FOLDING_KEY`), and `unfold_graph_weights` inverts it, so that
 `ferkit.models.from_onnx` can still rebuild the trainable model from a folded file.
@@ -54,7 +54,7 @@ def _widened(conv: nn.Conv2d, cin: int, affine: tuple[torch.Tensor, torch.Tensor
 
 @torch.no_grad()
 def _fold_group(group: ConvGroup, cin: int) -> tuple[list[nn.Module], bool]:
-    """(modules, whether the post-pool BN folded) for one `conv -> pool -> BN -> GELU -> conv -> BN -> GELU`."""
+    """(modules, whether the post-pool BN folded) for one `conv -> pool -> BN -> act -> conv -> BN -> act`."""
     conv1, pool, bn1, act1, conv2, bn2, act2 = group
     first = _bn_affine(bn1)
     second = _widened(conv2, conv2.in_channels, _bn_affine(bn2))
@@ -81,7 +81,7 @@ class FoldedFastFer(nn.Module):
             self.whiten.bias.zero_()
             self.whiten.weight[:channels] = w * gain
             self.whiten.bias[:channels] = b + shift * w.sum(dim=(1, 2, 3))  # padding 0: every tap sees an input
-        layers: list[nn.Module] = [nn.GELU()]
+        layers: list[nn.Module] = [type(model.features[0])()]  # the first activation (GELU or ReLU)
         cin, folded = padded, []
         for group in model.features[1:]:
             modules, ok = _fold_group(group, cin)
