@@ -139,6 +139,35 @@ def test_bundle_by_name_fills_the_mobile_slot_beside_the_default(trained, tmp_pa
     assert paths.card.is_file() and not Path("docs/MODEL_CARD.md").exists()
 
 
+def test_bundle_int8_ships_the_full_integer_file_and_its_phone_files(trained, tmp_path, capsys):
+    """`ferkit bundle model.pt --name mobile --int8`: the bundled file runs QLinearConv (no float Conv), says so in
+    its metadata and card; re-measured in place with --phone, its float rebuild (the dequantized weights) agrees with
+    it and the LiteRT file is made from it, no checkpoint needed."""
+    import onnx
+
+    from ferkit.runtime import Recognizer
+
+    ckpt, _, images = trained
+    data = str(ckpt.parent / "fer2013.csv")
+    pkg, card, golden = tmp_path / "weights", tmp_path / "CARD.md", tmp_path / "tests" / "golden" / "g.json"
+    pkg.mkdir()
+    golden.parent.mkdir(parents=True)
+    common = ["--package-dir", str(pkg), "--card", str(card), "--golden", str(golden), "--data", data]
+    assert main(["bundle", str(ckpt), "--name", "mobile", "--int8", *common]) == 0
+    path = pkg / "ferkit_mobile.onnx"
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "QLinearConv" in ops and "Conv" not in ops
+    rec = Recognizer.from_file(path)
+    assert json.loads(rec.metadata["quantization"])["activations"] == "int8"
+    assert "Full-integer file" in card.read_text() and rec.probabilities(images).shape == (len(images), 7)
+    assert main(["bundle", str(path), *common, "--phone"]) == 0
+    phone = json.loads(Recognizer.from_file(path).metadata["phone_files"])
+    assert phone[0]["format"] == "tflite-int8" and phone[0]["top1_agreement_privatetest"] >= 0.99
+    capsys.readouterr()
+    assert main(["bundle", str(path), *common, "--int8"]) == 2  # an .onnx is re-measured, never re-quantised
+    assert "--int8 quantises a model.pt" in capsys.readouterr().err
+
+
 def test_bundle_names_are_checked(capsys):
     with pytest.raises(SystemExit):
         main(["bundle", "x.pt", "--name", "tiny"])

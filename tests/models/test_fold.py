@@ -92,3 +92,41 @@ def test_folded_onnx_has_fewer_nodes_and_rebuilds_exactly(tmp_path, name, negati
         faces = torch.from_numpy(make_faces(4, seed=5)[0]).float().unsqueeze(1)
         want = torch.softmax(wrap_for_export(model)(faces), 1)
         torch.testing.assert_close(torch.softmax(wrap_for_export(rebuilt)(faces), 1), want, atol=tol, rtol=0)
+
+
+def test_int8_qoperator_file_fuses_relu_and_rebuilds_within_a_quantisation_step(tmp_path):
+    """The full-integer ONNX file of a ReLU FastFer (export.onnx.quantize_onnx_qoperator) runs every conv as a
+    QLinearConv with its ReLU folded in (no float activation nodes), and model_from_onnx dequantizes it back to the
+    trainable model: every weight within half a quantisation step of the original."""
+    import onnx
+    from onnx import numpy_helper
+
+    from ferkit.export.onnx import contract, export_onnx, quantize_onnx_qoperator, wrap_for_export
+
+    model = _model("fast_fer_ur", negative_scales=False, crop=40)
+    fp32, int8 = tmp_path / "ur.onnx", tmp_path / "ur.int8.onnx"
+    meta = {"ferkit_contract": json.dumps(contract(model)), "model_name": "fast_fer_ur"}
+    export_onnx(model, fp32, meta, make_faces(8, seed=1)[0])
+    quantize_onnx_qoperator(fp32, int8, make_faces(32, seed=3)[0])
+    proto = onnx.load(str(int8))
+    ops = Counter(n.op_type for n in proto.graph.node)
+    assert ops["QLinearConv"] == 7 and ops["Conv"] == 0
+    assert ops["Relu"] == 0 and ops["Erf"] == 0  # each ReLU is its conv's clipped output range
+    proto.metadata_props.extend(onnx.load(str(fp32)).metadata_props)  # export_onnx_int8 carries the metadata over
+    onnx.save(proto, str(int8))
+    rebuilt, _ = model_from_onnx(int8)
+    init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    conv = [n for n in proto.graph.node if n.op_type == "QLinearConv"][3]  # group 2's first conv, in graph order
+    step = init[conv.input[4]].reshape(-1, 1, 1, 1)  # (out, 1, 1, 1) per-channel weight scales, zero point 0
+    folded = fold_fast_fer(model, channel_block=16)
+    want = folded.features[6].weight.detach().numpy()  # the same conv in float, its post-pool BN folded in
+    assert np.all(np.abs(init[conv.input[3]] * step - want) <= step / 2 + 1e-7)
+    rebuilt_w = (
+        rebuilt.features[2][0].weight.detach().numpy()
+        * rebuilt.features[2][2].weight.detach().numpy()[:, None, None, None]
+    )  # the rebuilt conv times its identity BN's scale (1): the dequantized folded weight
+    np.testing.assert_allclose(rebuilt_w, init[conv.input[3]] * step, atol=1e-6)
+    with torch.no_grad():  # the rebuilt model computes what the folded float model computes, up to those steps
+        faces = torch.from_numpy(make_faces(8, seed=5)[0]).float().unsqueeze(1)
+        got_p, want_p = torch.softmax(wrap_for_export(rebuilt)(faces), 1), torch.softmax(folded(faces), 1)
+    assert float((got_p - want_p).abs().max()) < 0.05
