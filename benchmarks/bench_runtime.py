@@ -158,10 +158,12 @@ def arch_rows(names: list[str], faces: np.ndarray, runs: int, crop: int | None =
     ]
 
 
-def bundled_rows(frame: np.ndarray, faces: np.ndarray, runs: int) -> list[dict]:
-    """Every bundled model side by side: per-face latency (batch 1) and a tracked 640x480 frame end to end,
-    interleaved round by round; the accuracy is what its file records (measured by `ferkit bundle`)."""
+def bundled_rows(frame: np.ndarray, faces: np.ndarray, runs: int, files: list[str] = ()) -> list[dict]:
+    """Every bundled model, and each ferkit .onnx in `files` (a student's float and int8 exports, say), side by
+    side: per-face latency (batch 1) and a tracked 640x480 frame end to end, interleaved round by round; the
+    accuracy is what its file records (measured by `ferkit bundle`; blank for a file it has not measured)."""
     recs = {n: Recognizer.default(n) for n in BUNDLED if bundled_model_path(n).is_file()}
+    recs |= {Path(f).name: Recognizer.from_file(f) for f in files}
     trackers = {n: rec.tracker() for n, rec in recs.items()}
     for n, rec in recs.items():
         assert len(rec.predict(frame, tracker=trackers[n])) == 1  # the full-frame search that starts tracking
@@ -175,8 +177,9 @@ def bundled_rows(frame: np.ndarray, faces: np.ndarray, runs: int) -> list[dict]:
         ev = json.loads(rec.metadata.get("evaluation", "{}"))
         rows.append(
             {
-                "bundled": n,
+                "model": n,
                 "architecture": rec.metadata.get("model_name", "?"),
+                "int8": "quantization" in rec.metadata,
                 **sizes(create_model_from_metadata(rec.metadata["model_name"], rec.metadata)),
                 "ms/face median": statistics.median(face[n]),
                 "tracked frame median ms": statistics.median(frame_ms[n]),
@@ -198,6 +201,7 @@ def main() -> None:
     )
     ap.add_argument("--crop", type=int, help="crop size (px) of the --archs rows (default: each one's own)")
     ap.add_argument("--data", help="FER2013 (default: found as ferkit finds it)")
+    ap.add_argument("--files", nargs="*", default=[], help="ferkit .onnx files timed beside the bundled models")
     ap.add_argument(
         "--windows", type=int, nargs="+", default=[TRACK_WINDOW_PX], help="tracker search windows (px) to compare"
     )
@@ -250,7 +254,7 @@ def main() -> None:
     }
     if args.archs:
         extra["architectures"] = arch_rows(args.archs, faces, args.runs, args.crop)
-    extra["bundled"] = bundled_rows(frame, faces, args.runs)
+    extra["bundled"] = bundled_rows(frame, faces, args.runs, args.files)
     if args.protocol_faces:
         extra["tracking_protocol"] = tracking_protocol(default, args.data, args.protocol_faces, args.windows)
     report(f"runtime_{args.model}", rows, extra)
