@@ -6,7 +6,9 @@
 # without AVX512-BF16: fp32 training, fast_fer ~2x slower than on the bf16 hosts, so no fast_fer job fits):
 # A: the ReLU phone student fast_fer_tr (int8 ONNX fuses its activations) distilled from all nine committed runs,
 #    50 epochs (target 4: 71% at 0.30 ms);
-# B: fast_fer_ur, the smaller ReLU student, from the same teachers, 60 epochs (the frontier's low-latency end).
+# C (replacing B, fast_fer_ur, once a load-time ratio put fast_fer_tr's int8 file near 0.34 ms): fast_fer_tr at a
+#    36 px crop (about 0.8x the MACs), 45 epochs. Run as a continuation from a later commit: AFTER_PID=<A's
+#    process> A_COMMIT=<A's commit> T0=<A's start> waits for A, keeps its predictions, then runs C.
 set -euo pipefail
 WT=$(cd "$(dirname "$0")/.." && pwd)
 MAIN=${MAIN:-/work/main}
@@ -15,7 +17,7 @@ BUDGET_MIN=${BUDGET_MIN:-120}
 export PYTHONPATH=$WT/src
 COMMIT=$(git -C "$WT" rev-parse HEAD)
 RUNS=$MAIN/runs
-T0=$(date +%s)
+T0=${T0:-$(date +%s)}
 mkdir -p "$RUNS"
 fer() { "$PY" -m ferkit "$@"; }
 elapsed_min() { echo $(( ($(date +%s) - T0) / 60 )); }
@@ -34,12 +36,18 @@ distilled() {  # step, estimated minutes, run name, recipe and overrides: a stud
 }
 
 echo "queue from $COMMIT at $(date -u)"
-# the nine runs committed before this queue, listed now so that A's own predictions do not become a teacher of B
+# the nine runs committed before this queue, listed now so that A's own predictions do not become a teacher of C
 TEACHERS=$(echo "$MAIN"/results/runs/*)
 echo "teachers: $TEACHERS"
 
-distilled A 88 fast_fer_tr-distill9-e50-s57 --config student --set model=fast_fer_tr --set phases.0.epochs=50 \
-    --set warmup_epochs=2.5 --seed 57
-distilled B 28 fast_fer_ur-distill9-e60-s58 --config student --set model=fast_fer_ur --set phases.0.epochs=60 \
-    --set warmup_epochs=3 --seed 58
+if [ -n "${AFTER_PID:-}" ]; then  # the continuation: A runs already (started from A_COMMIT)
+    while kill -0 "$AFTER_PID" 2>/dev/null; do sleep 20; done
+    COMMIT=$A_COMMIT keep "$RUNS/fast_fer_tr-distill9-e50-s57" fast_fer_tr-distill9-e50-s57
+    echo "A kept at $(elapsed_min) min"
+else
+    distilled A 88 fast_fer_tr-distill9-e50-s57 --config student --set model=fast_fer_tr --set phases.0.epochs=50 \
+        --set warmup_epochs=2.5 --seed 57
+fi
+distilled C 50 fast_fer_tr-c36-distill9-e45-s59 --config student --set model=fast_fer_tr --set model_args.crop=36 \
+    --set phases.0.epochs=45 --set warmup_epochs=2.25 --seed 59
 echo "queue finished at $(elapsed_min) min, $(date -u)"
