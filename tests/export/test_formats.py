@@ -168,6 +168,23 @@ def test_bundle_int8_ships_the_full_integer_file_and_its_phone_files(trained, tm
     assert "--int8 quantises a model.pt" in capsys.readouterr().err
 
 
+def test_bundle_of_an_unbundled_onnx_keeps_the_bundled_cards(trained, tmp_path, monkeypatch):
+    """`ferkit bundle student.onnx` (not a bundled file, no --name): measured in place, its card beside it; the
+    default's card and golden outputs are left alone."""
+    from ferkit.runtime import Recognizer
+
+    ckpt, _, _ = trained
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "tests" / "golden").mkdir(parents=True)
+    onnx_path = tmp_path / "student.onnx"
+    assert main(["export", str(ckpt), "--out", str(onnx_path)]) == 0
+    assert main(["bundle", str(onnx_path), "--data", str(ckpt.parent / "fer2013.csv")]) == 0
+    assert (tmp_path / "student.card.md").is_file() and not any((tmp_path / "docs").iterdir())
+    assert not any((tmp_path / "tests" / "golden").iterdir())
+    assert json.loads(Recognizer.from_file(onnx_path).metadata["evaluation"])["PublicTest"]["n"] > 0
+
+
 def test_bundle_names_are_checked(capsys):
     with pytest.raises(SystemExit):
         main(["bundle", "x.pt", "--name", "tiny"])

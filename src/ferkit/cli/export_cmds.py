@@ -42,6 +42,10 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     name = args.name or bundled_name(model_path) or "default"
     paths = bundled_paths(name, Path(args.package_dir), args.card, args.golden)
     golden = paths.golden if paths.golden.parent.parent.is_dir() else None  # in a source checkout
+    if model_path.suffix == ".onnx" and not args.name and bundled_name(model_path) is None:
+        # any other ferkit .onnx is measured in place too, but never rewrites a bundled model's card or goldens
+        paths.card = Path(args.card) if args.card else model_path.with_suffix(".card.md")
+        golden = Path(args.golden) if args.golden else None
     command = f"ferkit bundle {model_path.as_posix() if not model_path.is_absolute() else model_path.name}"
     command += f" --name {args.name}" if args.name else ""
     command += " --phone" if args.phone else ""
