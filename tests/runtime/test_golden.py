@@ -30,7 +30,12 @@ def test_golden_outputs(name):
     golden = json.loads((GOLDEN / f"{name}_model.json").read_text())
     rec = Recognizer.default(name)
     assert golden["model_sha256"] == file_sha256(rec.source), "bundled model changed: re-run `ferkit bundle`"
-    np.testing.assert_allclose(rec.probabilities(golden_faces()), golden["probabilities"], atol=1e-5)
+    got, want = rec.probabilities(golden_faces()), np.asarray(golden["probabilities"])
+    # An int8 file's integer kernels differ between CPUs (VNNI, AVX2, ARM) in how they requantize: a last-bit
+    # change inside the graph can move a probability by ~1e-2; the top expression must stay.
+    quantized = "quantization" in rec.metadata
+    np.testing.assert_allclose(got, want, atol=2e-2 if quantized else 1e-5)
+    assert (got.argmax(1) == want.argmax(1)).all()
 
 
 def test_an_unknown_bundled_name_says_which_exist():
