@@ -14,9 +14,9 @@ from torch import nn
 from ferkit.models.fer_nets import fer_cfg
 from ferkit.models.registry import register_model
 
-# GELU trains best in float (the speedruns' choice); ReLU is for int8 files: ONNX Runtime fuses it into the
-# quantised convolution, where a GELU is decomposed into float Erf/Mul/Add/Div nodes between (de)quantisations
-# that cost as much as the convolutions themselves (fast_fer_t: 1.1 of 2.5 ms, docs/RESULTS.md).
+# GELU trains best in float (the speedruns' choice); ReLU is for int8 files: in a quantised graph a GELU is decomposed
+# into float Erf/Mul/Add/Div nodes between (de)quantisations that cost as much as the convolutions themselves
+# (fast_fer_t: 1.1 of 2.5 ms, docs/RESULTS.md), a ReLU is one cheap node.
 ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU}
 
 
@@ -111,8 +111,8 @@ def fast_fer_u(**kwargs) -> FastFer:
 
 @register_model
 def fast_fer_tr(**kwargs) -> FastFer:
-    """fast_fer_t with ReLU for int8 ONNX files (QLinearConv with the ReLU fused; `ACTIVATIONS`): the 0.30 ms
-    phone student (issue 18, part 4)."""
+    """fast_fer_t with ReLU for int8 ONNX files (`ACTIVATIONS`): the candidate 0.30 ms phone student (issue 18,
+    part 4)."""
     return FastFer(**{"widths": (32, 96, 192), "act": "relu", **kwargs})
 
 
