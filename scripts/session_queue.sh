@@ -2,16 +2,18 @@
 # One session's training queue (issue 18), run from a git worktree of a fixed commit so edits to the main tree
 # cannot disturb it:  git worktree add /work/wt HEAD && MAIN=/work/main /work/wt/scripts/session_queue.sh
 # Steps run one at a time (2 cores); a step is skipped when its estimate would pass BUDGET_MIN since the start.
-# (The queues of earlier sessions are in this file's git history.) This session (seventh of 2026-12-02, again an
-# Intel Xeon without AVX512-BF16: fp32, no fast_fer job fits):
-# A: the ReLU phone student fast_fer_tr distilled from all eleven committed runs, 50 epochs, its checkpoint kept in
-#    runs/ for the quantisation-aware fine-tuning that follows (a continuation from a later commit, once QAT
-#    covers FastFer: AFTER_PID=<A's process> A_COMMIT=<A's commit> T0=<A's start>).
+# (The queues of earlier sessions are in this file's git history.) This session (eighth, 2026-12-04: the first
+# host with AMX, bf16 training; fast_fer at about 480 images/s in bench_train, an epoch near a minute):
+# A: fast_fer at 40 px distilled from all twelve committed runs, 40 epochs (target 2; the weaker teachers add the
+#    soft knowledge the two-strongest run lacked, fifth session);
+# D: the ReLU phone student fast_fer_tr from the same twelve, 50 epochs, its checkpoint kept in runs/ for the
+#    quantisation-aware fine-tuning (ferkit.training.qat) that follows;
+# B, C: the plain recipe on fast_fer, no teachers, 40 epochs, two seeds (target 1).
 set -euo pipefail
 WT=$(cd "$(dirname "$0")/.." && pwd)
 MAIN=${MAIN:-/work/main}
 PY=${PY:-$MAIN/.venv/bin/python}
-BUDGET_MIN=${BUDGET_MIN:-120}
+BUDGET_MIN=${BUDGET_MIN:-145}
 export PYTHONPATH=$WT/src
 COMMIT=$(git -C "$WT" rev-parse HEAD)
 RUNS=$MAIN/runs
@@ -34,10 +36,21 @@ distilled() {  # step, estimated minutes, run name, recipe and overrides: a stud
 }
 
 echo "queue from $COMMIT at $(date -u)"
-# the runs committed before this queue, listed now so that A's own predictions never become a teacher
+# the runs committed before this queue, listed now so that this queue's own runs never become a teacher
 TEACHERS=$(echo "$MAIN"/results/runs/*)
 echo "teachers: $TEACHERS"
+plain() {  # step, run name, seed: the plain fast recipe on fast_fer (no teachers), kept
+    if fits 50; then
+        fer train --config fast --set model=fast_fer --set phases.0.epochs=40 --set warmup_epochs=2 --seed "$3" \
+            --run-dir "$RUNS/$2"
+        keep "$RUNS/$2" "$2"; echo "$1 done at $(elapsed_min) min"
+    else echo "skip $1 at $(elapsed_min) min"; fi
+}
 
-distilled A 70 fast_fer_tr-distill11-e50-s60 --config student --set model=fast_fer_tr --set phases.0.epochs=50 \
-    --set warmup_epochs=2.5 --seed 60
+distilled A 50 fast_fer-distill12-e40-s61 --config fast --set model=fast_fer --set phases.0.epochs=40 \
+    --set warmup_epochs=2 --seed 61
+distilled D 20 fast_fer_tr-distill12-e50-s64 --config student --set model=fast_fer_tr --set phases.0.epochs=50 \
+    --set warmup_epochs=2.5 --seed 64
+plain B fast_fer-fast-e40-s62 62
+plain C fast_fer-fast-e40-s63 63
 echo "queue finished at $(elapsed_min) min, $(date -u)"
