@@ -12,6 +12,7 @@ import torch
 from ferkit.cli import main
 from ferkit.models.checkpoint import load_model
 from ferkit.training import loop as train_mod
+from ferkit.training import qat
 from ferkit.training.loop import mine_hard_examples
 
 TINY = ["--limit", "24", "--epochs", "1", "--batch-size", "8", "--threads", "1"]
@@ -297,8 +298,9 @@ def test_plateau_is_the_seed_default_and_unknown_schedulers_are_refused():
         _module(scheduler="step").configure_optimizers()
 
 
-def test_qat_fine_tune_from_init_through_cli(fer_csv, tmp_path):
-    common = ["--data", str(fer_csv), *TINY, "--set", "model=mobile_fer"]
+@pytest.mark.parametrize("arch", ["mobile_fer", "fast_fer_tr"])
+def test_qat_fine_tune_from_init_through_cli(fer_csv, tmp_path, arch):
+    common = ["--data", str(fer_csv), *TINY, "--set", f"model={arch}"]
     start = tmp_path / "start"
     assert main(["train", "--config", "mobile", "--run-dir", str(start), *common]) == 0
     init = f"init={start / 'model.pt'}"
@@ -308,9 +310,9 @@ def test_qat_fine_tune_from_init_through_cli(fer_csv, tmp_path):
     assert summary["config"]["qat"] is True and 0 <= summary["val_after_qat"]["accuracy"] <= 1
     model, _ = load_model(run / "model.pt")  # the registry's structure, weights on the int8 grid
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    steps = conv.weight / (conv.weight.abs().amax(dim=(1, 2, 3), keepdim=True) / 127)
+    steps = conv.weight / (conv.weight.abs().amax(dim=(1, 2, 3), keepdim=True) / qat.WEIGHT_QMAX)
     assert torch.allclose(steps, steps.round(), atol=1e-3)
-    with pytest.raises(ValueError, match="init .* is a mobile_fer"):
+    with pytest.raises(ValueError, match=f"init .* is a {arch}"):
         main(
             [
                 "train",

@@ -71,7 +71,7 @@ class FoldedFastFer(nn.Module):
         super().__init__()
         cfg = model.pretrained_cfg
         self.crop = int(cfg["input_size"][-1])
-        gain, shift = _input_affine(cfg)  # normalised = gray * gain + shift
+        gain, shift = input_affine(cfg)  # normalised = gray * gain + shift
         w, b = model.whiten.weight.detach(), model.whiten.bias.detach()  # (C, 1, k, k), (C,)
         channels = w.shape[0]
         padded = -(-channels // channel_block) * channel_block
@@ -106,7 +106,7 @@ class FoldedFastFer(nn.Module):
         return self.head(torch.amax(x, dim=(2, 3)))
 
 
-def _input_affine(cfg: dict) -> tuple[float, float]:
+def input_affine(cfg: dict) -> tuple[float, float]:
     """(gain, shift) of the contract's one-channel normalisation: (x * scale - mean) / std = x * gain + shift."""
     if len(cfg["mean"]) != 1:
         raise ValueError(f"folding expects one input channel, the contract has {len(cfg['mean'])}")
