@@ -9,7 +9,7 @@ from ferkit.training.config import ConfigError, load_config, recipe_names
 
 
 def test_recipes_are_shipped_and_chosen_by_name(tmp_path):
-    assert {"best", "fast", "mobile", "qat", "seed", "student"} <= set(recipe_names())
+    assert {"best", "fast", "mobile", "qat", "qat_student", "seed", "student"} <= set(recipe_names())
     assert load_config("best").model == "vgg_fer" and load_config("fast.yaml").model == "fast_fer_s"
     assert load_config("student").model == "fast_fer_t" and load_config("student").phases[0].epochs == 60
     own = tmp_path / "mine.yaml"

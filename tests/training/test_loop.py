@@ -298,14 +298,14 @@ def test_plateau_is_the_seed_default_and_unknown_schedulers_are_refused():
         _module(scheduler="step").configure_optimizers()
 
 
-@pytest.mark.parametrize("arch", ["mobile_fer", "fast_fer_tr"])
-def test_qat_fine_tune_from_init_through_cli(fer_csv, tmp_path, arch):
+@pytest.mark.parametrize(("arch", "recipe"), [("mobile_fer", "qat"), ("fast_fer_tr", "qat_student")])
+def test_qat_fine_tune_from_init_through_cli(fer_csv, tmp_path, arch, recipe):
     common = ["--data", str(fer_csv), *TINY, "--set", f"model={arch}"]
     start = tmp_path / "start"
     assert main(["train", "--config", "mobile", "--run-dir", str(start), *common]) == 0
     init = f"init={start / 'model.pt'}"
     run = tmp_path / "qat"
-    assert main(["train", "--config", "qat", "--run-dir", str(run), *common, "--set", init]) == 0
+    assert main(["train", "--config", recipe, "--run-dir", str(run), *common, "--set", init]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["config"]["qat"] is True and 0 <= summary["val_after_qat"]["accuracy"] <= 1
     model, _ = load_model(run / "model.pt")  # the registry's structure, weights on the int8 grid
