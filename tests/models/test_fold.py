@@ -46,6 +46,10 @@ def test_folded_model_computes_the_same_logits(name, crop, negative_scales):
     assert info["post_pool_bn_folded"] == [not negative_scales] * 3
     kept = sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert kept == (3 if negative_scales else 0)
+    # rewrite 4: in a ReLU model each folded group's ReLU sits straight after its conv, before the pool
+    kinds = [type(m).__name__ for m in folded.features]
+    relu_first = model.features[0].__class__ is torch.nn.ReLU and not negative_scales
+    assert (kinds[1:4] == ["Conv2d", "ReLU", "MaxPool2d"]) == relu_first
 
 
 def test_other_architectures_are_left_alone():
@@ -111,7 +115,8 @@ def test_int8_qoperator_file_quantises_every_conv_and_rebuilds_within_a_quantisa
     proto = onnx.load(str(int8))
     ops = Counter(n.op_type for n in proto.graph.node)
     assert ops["QLinearConv"] == 7 and ops["Conv"] == 0
-    assert ops["Relu"] == 7 and ops["Erf"] == 0  # the ReLUs stay float (QOPERATOR_OPS: convolutions only)
+    # every ReLU fused into its QLinearConv's range, the pools on uint8: one float pass, before the global max-pool
+    assert ops["Relu"] == 0 and ops["MaxPool"] == 3 and ops["DequantizeLinear"] == 1 and ops["QuantizeLinear"] == 1
     proto.metadata_props.extend(onnx.load(str(fp32)).metadata_props)  # export_onnx_int8 carries the metadata over
     onnx.save(proto, str(int8))
     rebuilt, _ = model_from_onnx(int8)

@@ -212,11 +212,13 @@ def quantize_onnx_static(
 
 # Quantised in the full-integer (A8W8) file: each Conv runs as one QLinearConv on uint8 activations and int8 weights
 # (the u8s8 kernels that x86 ONNX Runtime has: VNNI where the CPU has it; s8 activations take a far slower path,
-# 21.7 against 1.3 ms on fast_fer_t). Convolutions only: quantising the ReLU and max-pool too (fused ranges)
-# broke the folded conv -> max-pool -> ReLU order of fast_fer_tr (20% agreement with float on PublicTest, against
-# 97.1% with convolutions only; docs/RESULTS.md). Activations, pools and the head stay float between
-# DequantizeLinear and QuantizeLinear nodes.
-QOPERATOR_OPS = ["Conv"]
+# 21.7 against 1.3 ms on fast_fer_t). A ReLU straight after a conv becomes that QLinearConv's output range (ORT gives
+# the conv output the ReLU's range, [0, max]) and a max-pool runs on uint8 with its input's range. That needs the
+# ReLU next to its conv: with conv -> max-pool -> ReLU, ORT put the ReLU's range on the pool's output but kept the
+# conv's (negative) range on the pool's input, so the ReLU was dropped (20% agreement with float for fast_fer_tr,
+# docs/RESULTS.md); the fold writes conv -> ReLU -> max-pool (ferkit.models.fold, rewrite 4). A ReLU or pool that
+# meets a float tensor (after a BatchNorm the fold could not remove, a GELU) stays float, as does the head.
+QOPERATOR_OPS = ["Conv", "Relu", "MaxPool"]
 
 
 def quantize_onnx_qoperator(fp32_onnx: Path, out: Path, calib: np.ndarray, percentile: float = 99.99) -> None:

@@ -1,6 +1,6 @@
 """Exact rewrites of a FastFer for inference: the same function in fewer, cheaper ONNX Runtime kernels.
 
-At batch 1 a student's latency is a few small convolutions plus a fixed cost per graph node, so three rewrites that
+At batch 1 a student's latency is a few small convolutions plus a fixed cost per graph node, so four rewrites that
 change no output (up to float rounding; every export proves parity with the unfolded torch model):
 
 1. The contract's normalisation `(x * scale - mean) / std` is affine and the whitening conv has no padding, so it
@@ -13,6 +13,10 @@ change no output (up to float rounding; every export proves parity with the unfo
    (16 floats on AVX-512, 8 on AVX2), and otherwise run the first full-resolution conv, the dearest, on a slower
    generic path between two layout reorders. The padded channels are zero before and after the activation
    (GELU(0) = ReLU(0) = 0) and meet zero weights in the next conv.
+4. In a ReLU FastFer, `ReLU(maxpool(conv'(x)))` is written `maxpool(ReLU(conv'(x)))` (ReLU is monotone, so it
+   commutes with max-pool): every conv is then followed straight by its ReLU, the pattern ONNX Runtime fuses, in
+   float (one FusedConv) and in the full-integer file (the ReLU becomes the QLinearConv's uint8 output range, the
+   max-pool runs on uint8: no float pass between two convolutions).
 
 The rewrite is recorded in the file's metadata (`FOLDING_KEY`), and `unfold_graph_weights` inverts it, so that
 `ferkit.models.from_onnx` can still rebuild the trainable model from a folded file.
@@ -59,6 +63,8 @@ def _fold_group(group: ConvGroup, cin: int) -> tuple[list[nn.Module], bool]:
     first = _bn_affine(bn1)
     second = _widened(conv2, conv2.in_channels, _bn_affine(bn2))
     if bool((first[0] > 0).all()):
+        if isinstance(act1, nn.ReLU):  # rewrite 4: the ReLU straight after its conv, then the pool
+            return [_widened(conv1, cin, first), act1, pool, second, act2], True
         return [_widened(conv1, cin, first), pool, act1, second, act2], True
     return [_widened(conv1, cin), pool, bn1, act1, second, act2], False
 

@@ -14,11 +14,13 @@ What is simulated is what `ferkit.export.onnx.quantize_onnx_qoperator` produces 
   2048-bin histogram of |x| over the calibration faces, the 99.99th percentile, clipped to the tensor's min and
   max, widened to hold 0), on the tensors the file has: the centre crop, the whitening's channels zero-padded to
   ONNX_CHANNEL_BLOCK. A QLinearConv's output is uint8 too, so it is rounded before the pool and activation after it;
+  where the export writes a ReLU straight after the conv, that output takes the ReLU's range, [0, max]
+  (`_relu_follows`; ORT fuses the two);
 - FastFer's first conv as the fold writes it: it reads the gray levels (quantised over their own range) and the
   normalisation's shift sits in its float bias. The dense head stays float, as in the export.
 
 Measured on a fast_fer_tr with whitened smooth faces (tests/training/test_qat.py): the simulated whitening output
-is ONNX Runtime's to one quantisation step on 98% of its values and exact on the rest, and the logits sit at 0.62 of
+is ONNX Runtime's to one quantisation step on 98% of its values and exact on the rest, and the logits sit at 0.58 of
 the float model's mean distance from the int8 file's.
 
 `prepare` changes the model in place for training; `finalize` puts back the registry's structure (BatchNorm as a pure
@@ -107,10 +109,14 @@ def _ort_range(x: np.ndarray, zeros: float = 0.0) -> tuple[float, float]:
 
 @torch.no_grad()
 def activation_ranges(
-    model: nn.Module, inputs: torch.Tensor, zeros: dict[str, tuple[float, float]] | None = None
+    model: nn.Module,
+    inputs: torch.Tensor,
+    zeros: dict[str, tuple[float, float]] | None = None,
+    relu_after: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, tuple[tuple[float, float], ...]]:
     """Each Conv2d's (input range, output range) over `inputs` (N, 1, H, W), as the export calibrates them; `zeros`
-    maps a conv to the padded zeros (`_ort_range`) of its input and of its output in the export."""
+    maps a conv to the padded zeros (`_ort_range`) of its input and of its output in the export; a conv in
+    `relu_after` takes its ReLU's output range, as ORT gives it (`_relu_follows`)."""
     seen: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
     zeros = zeros or {}
 
@@ -118,7 +124,8 @@ def activation_ranges(
         def hook(_m, args, out):
             ins, outs = seen.setdefault(name, ([], []))
             ins.append(args[0].float().numpy().ravel())
-            outs.append(out.float().numpy().ravel())
+            out = out.float().clamp_min(0) if name in relu_after else out.float()
+            outs.append(out.numpy().ravel())
 
         return hook
 
@@ -188,6 +195,27 @@ def _export_view(model: nn.Module) -> tuple[str | None, dict[str, tuple[float, f
     return "whiten", {"whiten": (0.0, extra), f"features.{first}": (extra, 0.0)}
 
 
+def _relu_follows(model: nn.Module, gray: str | None) -> set[str]:
+    """The convs whose ReLU the export writes straight after them (through a folded BN, and in a FastFer through its
+    max-pool: `ferkit.models.fold`, rewrite 4): ORT fuses each into its QLinearConv, whose output range becomes the
+    ReLU's, [0, max]. A BatchNorm left unfolded, or any other module, stands between a conv and its ReLU."""
+    from ferkit.models.fast_fer import FastFer
+
+    names = set()
+    for parent_name, parent in model.named_modules():
+        prefix = f"{parent_name}." if parent_name else ""
+        children = list(parent.named_children())
+        for i, (name, m) in enumerate(children):
+            if not isinstance(m, nn.Conv2d):
+                continue
+            after = [c for _, c in children[i + 1 :] if not isinstance(c, (nn.Identity, nn.MaxPool2d))]
+            if after and isinstance(after[0], nn.ReLU):
+                names.add(prefix + name)
+    if gray is not None and isinstance(model, FastFer) and isinstance(model.features[0], nn.ReLU):
+        names.add(gray)  # the whitening, then the first ReLU
+    return names
+
+
 def prepare(model: nn.Module, faces: np.ndarray) -> nn.Module:
     """In place: fold BatchNorms, fake-quantise Conv weights, inputs and outputs; `faces` (N, 48, 48) uint8 set the
     ranges."""
@@ -217,7 +245,8 @@ def prepare(model: nn.Module, faces: np.ndarray) -> nn.Module:
     if drift > 1e-3 * max(1.0, float(before.abs().max())):
         raise FerkitError(f"folding BatchNorm into the convs changed {type(model).__name__}'s outputs by {drift:.3g}")
     gray, zeros = _export_view(model)
-    ranges = activation_ranges(model, inputs, zeros)  # measured on the folded float model, as the export calibrates
+    relu_after = _relu_follows(model, gray)
+    ranges = activation_ranges(model, inputs, zeros, relu_after)  # on the folded float model, as the export calibrates
     if gray is not None:  # the gray levels' own range, as ORT calibrates the file's input
         from ferkit.models.fold import input_affine
 
