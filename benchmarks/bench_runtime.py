@@ -162,15 +162,18 @@ def bundled_rows(frame: np.ndarray, faces: np.ndarray, runs: int, files: list[st
     """Every bundled model, and each ferkit .onnx in `files` (a student's float and int8 exports, say), side by
     side: per-face latency (batch 1) and a tracked 640x480 frame end to end, interleaved round by round; the
     accuracy is what its file records (measured by `ferkit bundle`; blank for a file it has not measured)."""
-    recs = {n: Recognizer.default(n) for n in BUNDLED if bundled_model_path(n).is_file()}
-    recs |= {Path(f).name: Recognizer.from_file(f) for f in files}
+    paths = {n: bundled_model_path(n) for n in BUNDLED if bundled_model_path(n).is_file()}
+    paths |= {Path(f).name: Path(f) for f in files}
+    recs = {n: Recognizer.from_file(p) for n, p in paths.items()}
+    single = {n: Recognizer.from_file(p, threads=1) for n, p in paths.items()}  # batch 1 may not pay for a 2nd thread
     trackers = {n: rec.tracker() for n, rec in recs.items()}
     for n, rec in recs.items():
         assert len(rec.predict(frame, tracker=trackers[n])) == 1  # the full-frame search that starts tracking
-    face, frame_ms = {n: [] for n in recs}, {n: [] for n in recs}
+    face, face1, frame_ms = {n: [] for n in recs}, {n: [] for n in recs}, {n: [] for n in recs}
     for _ in range(4):
         for n, rec in recs.items():
             face[n] += latencies(lambda rec=rec: rec.logits(faces[:1]), runs // 4)
+            face1[n] += latencies(lambda rec=single[n]: rec.logits(faces[:1]), runs // 4)
             frame_ms[n] += latencies(lambda n=n, rec=rec: rec.predict(frame, tracker=trackers[n]), 29, warmup=1)
     rows = []
     for n, rec in recs.items():
@@ -182,6 +185,7 @@ def bundled_rows(frame: np.ndarray, faces: np.ndarray, runs: int, files: list[st
                 "int8": "quantization" in rec.metadata,
                 **sizes(create_model_from_metadata(rec.metadata["model_name"], rec.metadata)),
                 "ms/face median": statistics.median(face[n]),
+                "ms/face 1 thread": statistics.median(face1[n]),
                 "tracked frame median ms": statistics.median(frame_ms[n]),
                 "tracked frame p90 ms": float(np.percentile(frame_ms[n], 90)),
                 "PublicTest": ev.get("PublicTest", {}).get("accuracy"),
