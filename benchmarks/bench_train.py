@@ -41,13 +41,22 @@ class StepTimer(L.Callback):
 
 
 def ferkit_throughput(
-    model_name: str, images, labels, batch: int, steps: int, augment: bool, precision: str = "auto"
+    model_name: str,
+    images,
+    labels,
+    batch: int,
+    steps: int,
+    augment: bool,
+    precision: str = "auto",
+    compile: bool = False,
 ) -> tuple[float, str]:
-    cfg = TrainConfig(model=model_name, batch_size=batch, precision=precision)
+    cfg = TrainConfig(model=model_name, batch_size=batch, precision=precision, compile=compile)
     precision = resolve_precision(cfg)
     phase = Phase(epochs=1, augment=Augment(10, 0.1, 0.1, True) if augment else Augment())
     model = create_model(model_name).to(memory_format=torch.channels_last)
-    timer = StepTimer(warmup=5)
+    if compile:  # as the training loop does (`compile: true`); its first steps compile, the timer skips them
+        model.compile()
+    timer = StepTimer(warmup=8 if compile else 5)
     trainer = L.Trainer(
         max_epochs=1,
         limit_train_batches=steps,
@@ -105,6 +114,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--precision", default="auto", help="auto (what training picks here), 32-true or bf16-mixed")
+    ap.add_argument("--tag", default="", help="suffix of the JSON's name (a host's figures beside another's)")
+    ap.add_argument("--compile", action="store_true", help="also time the step with torch.compile (`compile: true`)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (4096, 48, 48), dtype=np.uint8)
@@ -120,11 +131,20 @@ def main() -> None:
         {"loop": f"ferkit Lightning ({precision}, channels_last)", "images/s": fk, "ratio": fk / base},
         {"loop": f"ferkit Lightning ({precision}) + batched augmentation", "images/s": fk_aug, "ratio": fk_aug / base},
     ]
+    if args.compile:
+        fk_c, _ = ferkit_throughput(*run, augment=True, precision=args.precision, compile=True)
+        rows.append(
+            {
+                "loop": f"ferkit Lightning ({precision}) + batched augmentation + compile",
+                "images/s": fk_c,
+                "ratio": fk_c / base,
+            }
+        )
     for r in rows:
         r["GFLOP/s"] = r["images/s"] * step
         r["of conv figure"] = r["GFLOP/s"] / conv
     report(
-        f"train_throughput_{args.model}_{precision}",
+        f"train_throughput_{args.model}_{precision}{'_' + args.tag if args.tag else ''}",
         rows,
         {
             "batch_size": args.batch_size,
