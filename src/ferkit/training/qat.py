@@ -51,6 +51,16 @@ class _PerChannelWeight(nn.Module):
         return torch.empty_like(w).copy_(q)  # keeps w's memory format (channels_last) and dtype
 
 
+def _convs_and_what_follows(model: nn.Module):
+    """(parent prefix, name, conv, [(name, module) registered after it in the same parent]) for every Conv2d."""
+    for parent_name, parent in model.named_modules():
+        prefix = f"{parent_name}." if parent_name else ""
+        children = list(parent.named_children())
+        for i, (name, m) in enumerate(children):
+            if isinstance(m, nn.Conv2d):
+                yield prefix, name, m, children[i + 1 :]
+
+
 def fold_pairs(model: nn.Module) -> list[tuple[str, str, bool]]:
     """(conv name, batchnorm name, through a pool) for each Conv2d registered right before a BatchNorm2d of its
     width, or before a MaxPool2d and then one (FastFer's groups).
@@ -59,17 +69,12 @@ def fold_pairs(model: nn.Module) -> list[tuple[str, str, bool]]:
     numerically, so a model where it is not fails loudly instead of quietly changing. (torch.fx cannot trace the
     models' shape-dependent centre crop.)"""
     pairs = []
-    for parent_name, parent in model.named_modules():
-        prefix = f"{parent_name}." if parent_name else ""
-        children = list(parent.named_children())
-        for i, (a_name, a) in enumerate(children):
-            if not isinstance(a, nn.Conv2d):
-                continue
-            rest = children[i + 1 : i + 3]
-            pooled = len(rest) == 2 and isinstance(rest[0][1], nn.MaxPool2d)
-            b_name, b = rest[1] if pooled else (rest[0] if rest else (None, None))
-            if isinstance(b, nn.BatchNorm2d) and a.out_channels == b.num_features:
-                pairs.append((prefix + a_name, prefix + b_name, pooled))
+    for prefix, a_name, a, after in _convs_and_what_follows(model):
+        rest = after[:2]
+        pooled = len(rest) == 2 and isinstance(rest[0][1], nn.MaxPool2d)
+        b_name, b = rest[1] if pooled else (rest[0] if rest else (None, None))
+        if isinstance(b, nn.BatchNorm2d) and a.out_channels == b.num_features:
+            pairs.append((prefix + a_name, prefix + b_name, pooled))
     return pairs
 
 
@@ -202,15 +207,10 @@ def _relu_follows(model: nn.Module, gray: str | None) -> set[str]:
     from ferkit.models.fast_fer import FastFer
 
     names = set()
-    for parent_name, parent in model.named_modules():
-        prefix = f"{parent_name}." if parent_name else ""
-        children = list(parent.named_children())
-        for i, (name, m) in enumerate(children):
-            if not isinstance(m, nn.Conv2d):
-                continue
-            after = [c for _, c in children[i + 1 :] if not isinstance(c, (nn.Identity, nn.MaxPool2d))]
-            if after and isinstance(after[0], nn.ReLU):
-                names.add(prefix + name)
+    for prefix, name, _conv, after in _convs_and_what_follows(model):
+        rest = [c for _, c in after if not isinstance(c, (nn.Identity, nn.MaxPool2d))]
+        if rest and isinstance(rest[0], nn.ReLU):
+            names.add(prefix + name)
     if gray is not None and isinstance(model, FastFer) and isinstance(model.features[0], nn.ReLU):
         names.add(gray)  # the whitening, then the first ReLU
     return names
