@@ -11,11 +11,11 @@ What is simulated is what `ferkit.export.onnx.quantize_onnx_qoperator` produces 
 - each Conv weight symmetric per output channel on ORT's 7-bit grid (`reduce_range`): integers -64..64,
   scale = max|w| / 64;
 - each Conv input and output per tensor, asymmetric uint8 over the range ORT's percentile calibrator gives (its
-  2048-bin histogram of |x| over the calibration faces, the 99.99th percentile, clipped to the tensor's min and
-  max, widened to hold 0), on the tensors the file has: the centre crop, the whitening's channels zero-padded to
-  ONNX_CHANNEL_BLOCK. A QLinearConv's output is uint8 too, so it is rounded before the pool and activation after it;
-  where the export writes a ReLU straight after the conv, that output takes the ReLU's range, [0, max]
-  (`_relu_follows`; ORT fuses the two);
+  2048-bin histogram of |x| over the calibration faces, the STATIC_PERCENTILE-th percentile, clipped to the
+  tensor's min and max, widened to hold 0), on the tensors the file has: the centre crop, the whitening's
+  channels zero-padded to ONNX_CHANNEL_BLOCK. A QLinearConv's output is uint8 too, so it is rounded before the
+  pool and activation after it; where the export writes a ReLU straight after the conv, that output takes the
+  ReLU's range, [0, max] (`_relu_follows`; ORT fuses the two);
 - FastFer's first conv as the fold writes it: it reads the gray levels (quantised over their own range) and the
   normalisation's shift sits in its float bias. The dense head stays float, as in the export.
 
@@ -35,8 +35,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ferkit.errors import FerkitError
+from ferkit.export.onnx import STATIC_PERCENTILE
 
-PERCENTILE = 99.99  # activation range, as the export's percentile calibrator (quantize_onnx_qoperator)
+PERCENTILE = STATIC_PERCENTILE  # activation range, as the export's percentile calibrator (quantize_onnx_qoperator)
 HISTOGRAM_BINS = 2048  # ORT's percentile calibrator's default
 WEIGHT_QMAX = 64  # ORT's reduce_range int8 weights: -64..64 (the export's 7-bit weights)
 
