@@ -1,6 +1,8 @@
 """ONNX Runtime's static int8 forms of one float ferkit .onnx, side by side in one run: for each (format,
-activation type, quantised ops, 7-bit weights), top-1 agreement with the float file and accuracy on PublicTest, and
-the batch-1 latency (best of 5 rounds of 200 faces). Prints a table, writes benchmarks/results/int8_onnx_<stem>.json.
+activation type, quantised ops, 7-bit weights, activation ranges), top-1 agreement with the float file and accuracy
+on PublicTest, and the batch-1 latency on 2 threads and on 1 (best of 5 rounds of 200 faces). Prints a table, writes
+benchmarks/results/int8_onnx_<stem>.json. The shipped form (`ferkit export --format onnx-int8 --int8 static`) is
+QOperator, uint8, Conv+Relu+MaxPool, 7-bit, STATIC_PERCENTILE.
 
     benchmarks/bench_int8_onnx.py runs/RUN/model.onnx
 """
@@ -23,17 +25,32 @@ from ferkit.data.calibration import calibration_faces
 from ferkit.export.onnx import _calibration_reader
 from ferkit.preprocess import faces_to_input
 
-VARIANTS = [  # (format, activations, ops, reduce_range)
-    ("QDQ", "int8", ("Conv",), False),
-    ("QOperator", "uint8", ("Conv",), False),
-    ("QOperator", "uint8", ("Conv",), True),
-    ("QOperator", "uint8", ("Conv", "Relu", "MaxPool"), False),
-    ("QOperator", "uint8", ("Conv", "Relu", "MaxPool"), True),
+FUSED = ("Conv", "Relu", "MaxPool")
+VARIANTS = [  # (format, activations, ops, reduce_range, activation ranges: a percentile or "minmax")
+    ("QDQ", "int8", ("Conv",), False, 99.99),
+    ("QOperator", "uint8", ("Conv",), True, 99.99),
+    ("QOperator", "uint8", FUSED, False, 99.99),
+    ("QOperator", "uint8", FUSED, True, 99.99),
+    ("QOperator", "uint8", FUSED, True, 99.999),
+    ("QOperator", "uint8", FUSED, True, "minmax"),
 ]
 
 
 def run_all(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
     return np.concatenate([session.run(None, {"faces": x[i : i + 512]})[0] for i in range(0, len(x), 512)])
+
+
+def calibration(ranges: float | str) -> dict:
+    if ranges == "minmax":
+        return {"calibrate_method": CalibrationMethod.MinMax}
+    return {"calibrate_method": CalibrationMethod.Percentile, "extra_options": {"CalibPercentile": ranges}}
+
+
+def session_of(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def batch1_ms(session: ort.InferenceSession, x: np.ndarray) -> float:
@@ -57,11 +74,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ferkit-int8-"))
     pre = work / "pre.onnx"
     quant_pre_process(args.onnx, str(pre))
-    float_session = ort.InferenceSession(args.onnx, providers=["CPUExecutionProvider"])
-    reference = run_all(float_session, x).argmax(1)
-    sessions = {("float", "-", "-", False): float_session}
-    for fmt, act, ops, reduce in VARIANTS:
-        out = work / f"{fmt}-{act}-{'-'.join(ops)}-{reduce}.onnx"
+    paths = {("float", "-", "-", False, "-"): args.onnx}
+    for fmt, act, ops, reduce, ranges in VARIANTS:
+        out = work / f"{fmt}-{act}-{'-'.join(ops)}-{reduce}-{ranges}.onnx"
         quantize_static(
             str(pre),
             str(out),
@@ -72,12 +87,13 @@ def main() -> None:
             activation_type=QuantType.QUInt8 if act == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(ops),
-            calibrate_method=CalibrationMethod.Percentile,
-            extra_options={"CalibPercentile": 99.99},
+            **calibration(ranges),
         )
-        sessions[fmt, act, ",".join(ops), reduce] = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        paths[fmt, act, ",".join(ops), reduce, ranges] = out
+    reference = run_all(session_of(args.onnx), x).argmax(1)
     rows = []
-    for (fmt, act, ops, reduce), session in sessions.items():
+    for (fmt, act, ops, reduce, ranges), path in paths.items():
+        session = session_of(path)
         top = run_all(session, x).argmax(1)
         rows.append(
             {
@@ -85,9 +101,11 @@ def main() -> None:
                 "activations": act,
                 "quantised ops": ops,
                 "7-bit weights": reduce,
+                "ranges": str(ranges),
                 "agreement with float (PublicTest)": float((top == reference).mean()),
                 "PublicTest accuracy": float((top == labels).mean()),
                 "batch-1 ms": batch1_ms(session, x),
+                "batch-1 ms, 1 thread": batch1_ms(session_of(path, threads=1), x),
             }
         )
     report(f"int8_onnx_{Path(args.onnx).parent.name or Path(args.onnx).stem}", rows, {"calibration_faces": len(calib)})
