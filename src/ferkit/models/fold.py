@@ -34,6 +34,11 @@ from ferkit.models.preprocess import crop_to
 FOLDING_KEY = "ferkit_folding"  # ONNX metadata: what fold_fast_fer did, read back by unfold_graph_weights
 
 
+def padded_channels(channels: int, block: int) -> int:
+    """The whitening's channel count after rewrite 3: the next multiple of `block`."""
+    return -(-channels // block) * block
+
+
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """(s, t) with bn(x) = x * s + t per channel (eval mode)."""
     s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
@@ -80,7 +85,7 @@ class FoldedFastFer(nn.Module):
         gain, shift = input_affine(cfg)  # normalised = gray * gain + shift
         w, b = model.whiten.weight.detach(), model.whiten.bias.detach()  # (C, 1, k, k), (C,)
         channels = w.shape[0]
-        padded = -(-channels // channel_block) * channel_block
+        padded = padded_channels(channels, channel_block)
         self.whiten = nn.Conv2d(w.shape[1], padded, w.shape[-1], padding=0, bias=True)
         with torch.no_grad():
             self.whiten.weight.zero_()

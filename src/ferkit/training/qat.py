@@ -192,11 +192,12 @@ def _export_view(model: nn.Module) -> tuple[str | None, dict[str, tuple[float, f
     a multiple of ONNX_CHANNEL_BLOCK, and ORT calibrates the padded tensors). (None, {}) for other models."""
     from ferkit.export.onnx import ONNX_CHANNEL_BLOCK
     from ferkit.models.fast_fer import FastFer
+    from ferkit.models.fold import padded_channels
 
     if not isinstance(model, FastFer) or model.whiten.padding[0] != 0:
         return None, {}
     channels = model.whiten.out_channels
-    extra = (-(-channels // ONNX_CHANNEL_BLOCK) * ONNX_CHANNEL_BLOCK - channels) / channels
+    extra = (padded_channels(channels, ONNX_CHANNEL_BLOCK) - channels) / channels
     first = next(name for name, m in model.features.named_modules() if isinstance(m, nn.Conv2d))
     return "whiten", {"whiten": (0.0, extra), f"features.{first}": (extra, 0.0)}
 
