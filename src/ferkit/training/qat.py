@@ -37,7 +37,6 @@ from torch.nn.utils import parametrize
 from ferkit.errors import FerkitError
 from ferkit.export.onnx import STATIC_PERCENTILE
 
-PERCENTILE = STATIC_PERCENTILE  # activation range, as the export's percentile calibrator (quantize_onnx_qoperator)
 HISTOGRAM_BINS = 2048  # ORT's percentile calibrator's default
 WEIGHT_QMAX = 64  # ORT's reduce_range int8 weights: -64..64 (the export's 7-bit weights)
 
@@ -102,13 +101,14 @@ def _ort_range(x: np.ndarray, zeros: float = 0.0) -> tuple[float, float]:
     """ORT's percentile calibration of one tensor's values `x` over all calibration faces, then uint8's need to hold
     0. Its histogram is reproduced, not just the percentile (one rounding step of a gray level moves a whitening
     output by a dozen of its steps): 2048 bins over the range of |x|, the threshold the lower edge of the bin where
-    the cumulative share passes PERCENTILE, clipped to x's min and max. `zeros`: the export's tensor holds that many
-    more values per value (the channels the fold pads, `_export_view`), all zero, and they move the percentile."""
+    the cumulative share passes STATIC_PERCENTILE, clipped to x's min and max. `zeros`: the export's tensor holds
+    that many more values per value (the channels the fold pads, `_export_view`), all zero, and they move the
+    percentile."""
     if zeros > 0:
         x = np.concatenate([x, np.zeros(round(len(x) * zeros), x.dtype)])
     hist, edges = np.histogram(np.abs(x), bins=HISTOGRAM_BINS)
     cdf = np.cumsum(hist / hist.sum())
-    t = float(edges.astype(x.dtype)[np.searchsorted(cdf, PERCENTILE / 100.0)])
+    t = float(edges.astype(x.dtype)[np.searchsorted(cdf, STATIC_PERCENTILE / 100.0)])
     lo, hi = max(-t, float(x.min())), min(t, float(x.max()))
     return min(lo, 0.0), max(hi, 0.0)
 
