@@ -81,3 +81,24 @@ def test_gpu_train_runs_a_seed_through_the_real_cli_and_returns_chunks(fer_csv, 
     assert len(chunks) >= 2 and all(c.stat().st_size <= 2**20 for c in chunks)
     joined = b"".join(c.read_bytes() for c in chunks)
     assert joined == (tmp_path / "runs" / "s7-e2" / "model.pt").read_bytes()
+
+
+def test_half_weights_halve_the_file_and_load_back_into_the_float32_model(tmp_path):
+    import torch
+
+    from ferkit.models import create_model
+    from ferkit.models.checkpoint import load_model, save_model
+
+    gpu_train = _script("gpu_train")
+    model = create_model("fast_fer_u").eval()
+    full = tmp_path / "model.pt"
+    save_model(model, {"model": "fast_fer_u"}, {}, full)
+    half = tmp_path / "half.pt"
+    half.write_bytes(gpu_train._half_weights(full))
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    back, ckpt = load_model(half)
+    assert ckpt["summary"]["weights_returned_as"].startswith("float16")
+    assert all(p.dtype == torch.float32 for p in back.parameters())
+    x = torch.rand(4, 1, *model.pretrained_cfg["input_size"][-2:])
+    with torch.no_grad():
+        assert torch.allclose(back(x), model(x), atol=1e-2)
