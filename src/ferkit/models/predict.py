@@ -64,6 +64,14 @@ def _check_fer2013_classes(model, path) -> None:
         )
 
 
+def _trained_on(cfg: dict, machine: dict | None) -> dict | None:
+    """Where it trained; record_run fills in this machine when unknown. Runs trained on a GPU before the training
+    loop named it carry only the recipe's accelerator: say so rather than let the CPU alone stand for it."""
+    if machine is not None and "gpu" not in machine and cfg.get("accelerator") in ("gpu", "cuda"):
+        return machine | {"gpu": "a CUDA GPU (not named by this run's version of the training loop)"}
+    return machine
+
+
 def _run_info(model, ckpts: list[dict], commit: str | None, tta: str, training_logits: str) -> dict:
     """run.json's description of a model trained by `ckpts` (one run, or the k folds of one partition: epochs
     per fold, minutes summed); the recipe is the first's."""
@@ -79,7 +87,7 @@ def _run_info(model, ckpts: list[dict], commit: str | None, tta: str, training_l
         "seed": cfg.get("seed"),
         "epochs": sum(p.get("epochs_run", 0) for p in phases) // len(ckpts),
         "wall_minutes": round(sum(p.get("seconds", 0.0) for p in phases) / 60, 1),
-        "machine": summary.get("machine"),  # where it trained; record_run fills in this machine when unknown
+        "machine": _trained_on(cfg, summary.get("machine")),
         "git_commit": commit or summary.get("git_commit"),
         "training_logits": training_logits,
         "tta": tta,

@@ -24,6 +24,13 @@ from ferkit.training.batches import make_loader
 from ferkit.training.config import Phase, TrainConfig, to_dict
 
 
+def _accelerator(cfg: TrainConfig) -> dict:
+    """{"gpu": its name} when the run trains on a GPU (the CPU description alone would misstate its minutes)."""
+    if torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda"):
+        return {"gpu": torch.cuda.get_device_name(0)}
+    return {}
+
+
 def resolve_precision(cfg: TrainConfig) -> str:
     """bf16-mixed where the hardware runs bf16 natively (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), else fp32."""
     if cfg.precision != "auto":
@@ -244,7 +251,7 @@ def _train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray 
         "precision": precision,
         "parameters": count_parameters(model),
         "git_commit": _git_commit(),
-        "machine": machine_description(),
+        "machine": machine_description() | _accelerator(cfg),
         "phases": [],
     }
     rank = 0
