@@ -73,3 +73,24 @@ def test_out_of_fold_needs_every_fold_once(fer_csv, tmp_path, capsys):
     assert main(["predictions", model, model, "--out", str(tmp_path / "oof"), "--data", str(fer_csv)]) == 2
     assert "folds 0..k-1 of one partition" in capsys.readouterr().err
     assert not (tmp_path / "oof").exists()
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "machine", "named"),
+    [
+        ("gpu", {"cpu": "Xeon", "cores": 16}, True),  # trained on a GPU before the loop named it
+        ("gpu", {"cpu": "Xeon", "gpu": "NVIDIA H200"}, False),  # named by the loop: kept as it is
+        ("auto", {"cpu": "Xeon", "cores": 2}, False),
+        ("gpu", None, False),  # unknown: record_run fills in this machine
+    ],
+)
+def test_run_json_says_when_a_run_trained_on_a_gpu(accelerator, machine, named):
+    from ferkit.models.predict import _trained_on
+
+    out = _trained_on({"accelerator": accelerator}, machine)
+    if machine is None:
+        assert out is None
+    elif named:
+        assert out["cpu"] == machine["cpu"] and "CUDA GPU" in out["gpu"]
+    else:
+        assert out == machine
