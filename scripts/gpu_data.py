@@ -42,8 +42,12 @@ def _faces(mosaic: np.ndarray, n: int) -> np.ndarray:
     return mosaic.reshape(rows, TILE, COLUMNS, TILE).transpose(0, 2, 1, 3).reshape(-1, TILE, TILE)[:n]
 
 
-def pack(images: np.ndarray, labels: np.ndarray, usage: np.ndarray, out: Path, parts: int) -> list[Path]:
-    """images (N, 48, 48) uint8, labels (N,) in 0..6, usage (N,) uint8 index into USAGES -> out/part1..partK."""
+def pack(
+    images: np.ndarray, labels: np.ndarray, usage: np.ndarray, out: Path, parts: int, source: dict | None = None
+) -> list[Path]:
+    """images (N, 48, 48) uint8, labels (N,) in 0..6, usage (N,) uint8 index into USAGES -> out/part1..partK.
+    source: the packed file's identity ({"file", "sha256"}, ferkit.data.source.data_identity), kept in every
+    manifest so that `retarget` can re-address prediction files between that file and the unpacked copy."""
     written = []
     for k, idx in enumerate(np.array_split(np.arange(len(images)), parts), start=1):
         part = out / f"part{k}"
@@ -57,7 +61,9 @@ def pack(images: np.ndarray, labels: np.ndarray, usage: np.ndarray, out: Path, p
         np.savez(part / "rows.npz", labels=labels[idx].astype(np.int8), usage=usage[idx], index=idx)
         sha = _digest(images[idx], labels[idx], usage[idx])
         (part / "manifest.json").write_text(
-            json.dumps({"part": k, "of": parts, "rows": len(idx), "total": len(images), "sha256": sha})
+            json.dumps(
+                {"part": k, "of": parts, "rows": len(idx), "total": len(images), "sha256": sha, "source": source}
+            )
         )
         written.append(part)
     return written
@@ -95,6 +101,52 @@ def write_csv(images: np.ndarray, labels: np.ndarray, usage: np.ndarray, path: P
             f.write(f"{label},{' '.join(numbers[img.ravel()])},{USAGES[u]}\n")
 
 
+def retarget(runs: list[Path], parts: list[Path], csv: Path, out: Path) -> list[Path]:
+    """Prediction files (ferkit.predictions) re-addressed between the packed file and its unpacked copy.
+
+    A prediction file names the data file's sha256, and ferkit refuses one made on another file (its rows would not
+    line up). The unpacked CSV holds the same faces, labels and usages in the same order as the packed file, but
+    not its bytes. This checks that (every part's digest against `csv` as ferkit reads it), then copies each run to
+    out/<run> naming the other file: the packed file's runs name the copy (teachers for distilling there), the
+    copy's runs name the packed file (prediction files made there, brought back). Any other run is refused."""
+    import shutil
+
+    from ferkit.data import read_csv
+    from ferkit.data.source import data_identity
+
+    manifests = [json.loads((p / "manifest.json").read_text()) for p in parts]
+    sources = {json.dumps(m.get("source"), sort_keys=True) for m in manifests}
+    source = manifests[0].get("source")
+    if len(sources) != 1 or not source:
+        raise ValueError("the parts do not name one packed file (pack them again with this script)")
+    ds = read_csv(csv)
+    codes = np.array([USAGES.index(u) for u in ds.usage], np.uint8)
+    for part, m in zip(parts, manifests, strict=True):
+        idx = np.load(part / "rows.npz")["index"]
+        if m["total"] != len(ds.images) or _digest(ds.images[idx], ds.labels[idx], codes[idx]) != m["sha256"]:
+            raise ValueError(f"{csv}: does not hold the faces of {part} (not its unpacked copy)")
+    copy = data_identity(csv)
+    swap = {source["sha256"]: copy, copy["sha256"]: source}
+    written = []
+    for run in runs:
+        info = json.loads((run / "run.json").read_text())
+        new = swap.get(info.get("data_sha256"))
+        if new is None:
+            raise ValueError(f"{run}: predicts data sha256 {str(info.get('data_sha256'))[:16]}…, neither file's")
+        old = info["data_sha256"]
+        info |= {
+            "data": new["file"],
+            "data_sha256": new["sha256"],
+            "data_sha256_via": f"scripts/gpu_data.py retarget from {old[:16]}…: the same faces, labels and usages "
+            f"in the same order (part digests {', '.join(m['sha256'][:16] + '…' for m in manifests)})",
+        }
+        (out / run.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run / "predictions.npz", out / run.name / "predictions.npz")
+        (out / run.name / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+        written.append(out / run.name)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -105,15 +157,26 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("unpack", help="parts -> a Kaggle-layout fer2013.csv")
     up.add_argument("parts", type=Path, nargs="+")
     up.add_argument("--csv", type=Path, required=True)
+    rt = sub.add_parser("retarget", help="prediction files re-addressed between the packed file and its copy")
+    rt.add_argument("runs", type=Path, nargs="+", help="run folders (predictions.npz, run.json)")
+    rt.add_argument("--parts", type=Path, nargs="+", required=True)
+    rt.add_argument("--csv", type=Path, required=True, help="the unpacked copy")
+    rt.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     if args.cmd == "pack":
-        from ferkit.data import load_fer2013
+        from ferkit.data import load_fer2013, locate
+        from ferkit.data.source import data_identity
 
-        ds = load_fer2013(args.data)
+        source = locate(args.data)
+        ds = load_fer2013(source)
         usage = np.array([USAGES.index(u) for u in ds.usage], np.uint8)
-        for part in pack(ds.images, ds.labels, usage, args.out, args.parts):
+        identity = {k: data_identity(source)[k] for k in ("file", "sha256")}
+        for part in pack(ds.images, ds.labels, usage, args.out, args.parts, identity):
             size = sum(f.stat().st_size for f in part.iterdir())
             print(f"{part}: {size / 2**20:.1f} MiB")
+    elif args.cmd == "retarget":
+        for run in retarget(args.runs, args.parts, args.csv, args.out):
+            print(f"{run}: re-addressed")
     else:
         images, labels, usage = unpack(args.parts)
         write_csv(images, labels, usage, args.csv)

@@ -32,7 +32,7 @@ def _launch(args, epochs: int | None, runs: Path) -> dict[int, tuple[subprocess.
     procs = {}
     for seed in args.seeds:
         run_dir, log = runs / f"s{seed}-e{epochs}", runs / f"s{seed}-e{epochs}.log"
-        cmd = [sys.executable, "-m", "ferkit.cli", "train", "--config", args.config, "--data", str(args.csv)]
+        cmd = [sys.executable, "-m", "ferkit.cli", args.stage, "--config", args.config, "--data", str(args.csv)]
         cmd += ["--seed", str(seed), "--run-dir", str(run_dir), *args.extra]
         cmd += ["--epochs", str(epochs)] if epochs else []
         procs[seed] = (subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT), run_dir, log)
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=420, help="seconds for all of it, from the start")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu-out")))
     p.add_argument("--runs", type=Path, default=Path("/tmp/ferkit-gpu-runs"))
+    p.add_argument("--stage", default="train", choices=("train", "distill"), help="the ferkit stage each seed runs")
     p.add_argument("--half", action="store_true", help="return the weights in float16 (half the bytes)")
     p.add_argument("extra", nargs="*", help="more `ferkit train` flags, after --")
     args = p.parse_args(argv)

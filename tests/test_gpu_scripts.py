@@ -102,3 +102,36 @@ def test_half_weights_halve_the_file_and_load_back_into_the_float32_model(tmp_pa
     x = torch.rand(4, 1, *model.pretrained_cfg["input_size"][-2:])
     with torch.no_grad():
         assert torch.allclose(back(x), model(x), atol=1e-2)
+
+
+def test_retarget_readdresses_prediction_files_between_the_packed_file_and_its_copy(faces, tmp_path):
+    from ferkit.data.source import data_identity
+
+    gpu_data = _script("gpu_data")
+    images, labels, usage = faces
+    codes = np.array([gpu_data.USAGES.index(u) for u in usage], np.uint8)
+    source = {"file": "fer2013.csv.gz", "sha256": "a" * 64}
+    parts = gpu_data.pack(images, labels, codes, tmp_path / "gpu", parts=2, source=source)
+    csv = tmp_path / "copy" / "fer2013.csv"
+    gpu_data.write_csv(*gpu_data.unpack(parts), csv)
+    copy_sha = data_identity(csv)["sha256"]
+    run = tmp_path / "runs" / "teacher"
+    run.mkdir(parents=True)
+    (run / "predictions.npz").write_bytes(b"logits")
+    (run / "run.json").write_text(json.dumps({"name": "teacher", "data": "fer2013.csv.gz", "data_sha256": "a" * 64}))
+    there = gpu_data.retarget([run], parts, csv, tmp_path / "there")[0]
+    info = json.loads((there / "run.json").read_text())
+    assert info["data_sha256"] == copy_sha and info["data"] == "fer2013.csv" and "retarget" in info["data_sha256_via"]
+    assert (there / "predictions.npz").read_bytes() == b"logits"
+    back = gpu_data.retarget([there], parts, csv, tmp_path / "back")[0]  # made there: back to the packed file
+    assert json.loads((back / "run.json").read_text())["data_sha256"] == "a" * 64
+    other = tmp_path / "other" / "teacher"
+    other.mkdir(parents=True)
+    (other / "run.json").write_text(json.dumps({"data_sha256": "b" * 64}))
+    with pytest.raises(ValueError, match="neither file's"):
+        gpu_data.retarget([other], parts, csv, tmp_path / "x")
+    swapped = labels.copy()
+    swapped[0] = (swapped[0] + 1) % 7
+    gpu_data.write_csv(images, swapped, codes, csv)  # a label changed: no longer the packed file's copy
+    with pytest.raises(ValueError, match="not its unpacked copy"):
+        gpu_data.retarget([run], parts, csv, tmp_path / "y")

@@ -18,7 +18,7 @@ def cmd_predictions(args: argparse.Namespace) -> int:
     else:
         from ferkit.models.predict import record_predictions
 
-        out = record_predictions(args.model[0], args.out, args.data, args.commit, args.tta)
+        out = record_predictions(args.model[0], args.out, args.data, args.commit, args.tta, args.device)
     print(f"wrote {out}/predictions.npz and run.json")
     return 0
 
@@ -44,6 +44,7 @@ def add_runs_parsers(stages) -> None:
     p.add_argument("--data", help="FER2013 file (default: the run's)")
     p.add_argument("--commit", help="git commit of the tree that trained it (default: recorded by train)")
     p.add_argument("--tta", default="flip", choices=("flip", "tencrop"), help="extra TTA logits (default flip)")
+    p.add_argument("--device", default="cpu", help="where a model.pt's logits are computed: cpu, or cuda on a GPU")
     p.set_defaults(func=cmd_predictions)
     e = stages.add_parser("ensemble", help="an ensemble of committed runs, chosen on PublicTest only")
     e.add_argument("runs", nargs="+", help="run folders holding predictions.npz and run.json")

@@ -95,15 +95,19 @@ def _run_info(model, ckpts: list[dict], commit: str | None, tta: str, training_l
     }
 
 
-def record_predictions(model_path, out, data: str | None = None, commit: str | None = None, tta: str = "flip"):
+def record_predictions(
+    model_path, out, data: str | None = None, commit: str | None = None, tta: str = "flip", device: str = "cpu"
+):
     """A finished model.pt -> results/runs/<run>/predictions.npz + run.json (ferkit.predictions): single-crop
-    logits of every official split in file order, plus `tta` logits of PublicTest and PrivateTest."""
+    logits of every official split in file order, plus `tta` logits of PublicTest and PrivateTest. device: where
+    the logits are computed ("cuda" on a lent GPU)."""
     from ferkit.data import locate
     from ferkit.models.checkpoint import load_model
     from ferkit.predictions import record_run
 
     model, ckpt = load_model(model_path)
     _check_fer2013_classes(model, model_path)
+    model = model.to(device)
     cfg = ckpt.get("config", {})
     info = _run_info(
         model, [ckpt], commit, tta, "in-sample: the final weights on the Training images they were fitted on"
