@@ -61,12 +61,16 @@ else
 fi
 if [ -n "$PREFIX" ]; then  # prediction files of the returned (float16) weights, on the GPU, re-addressed back
     epochs=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['epochs'])" "$OUT/a/report.json")
+    pids=()
     for model in "$OUT"/a/s*.model.pt.00; do
         seed=$(basename "$model" .model.pt.00)
         python3 -m ferkit.cli predictions "$model" --out "/tmp/preds/$PREFIX-e$epochs-$seed-h200" --data "$CSV" \
-            --device "${PREDICT_DEVICE:-cuda}" --tta flip ${COMMIT:+--commit "$COMMIT"} > /dev/null &
+            --device "${PREDICT_DEVICE:-cuda}" --tta flip ${COMMIT:+--commit "$COMMIT"} > "/tmp/preds-$seed.log" 2>&1 &
+        pids+=($!)
     done
-    wait
+    for pid in "${pids[@]}"; do  # a failure here loses nothing: the weights are back; make the files there
+        wait "$pid" || { tail -n 3 /tmp/preds-*.log; echo "predictions failed; the models are in \$OUT"; exit 1; }
+    done
     python3 scripts/gpu_data.py retarget /tmp/preds/* --parts "$PACK" --csv "$CSV" --out /tmp/back > /dev/null
     tar -C /tmp/back -cf "$OUT/predictions.tar" .
 fi

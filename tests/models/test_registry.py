@@ -105,3 +105,11 @@ def test_flop_accounting_on_a_model_of_known_count():
     macs = count_macs(OneConv())
     assert macs == 10 * 10 * 4 * 9 + 7 * 400
     assert training_step_flops(macs) == 6 * macs
+
+
+def test_count_macs_runs_where_the_model_is():
+    """`ferkit predictions --device cuda` counts a model already on the GPU (here: torch's meta device)."""
+    from ferkit.models import count_macs, create_model
+
+    model = create_model("fast_fer_u")
+    assert count_macs(model.to("meta")) == count_macs(create_model("fast_fer_u")) > 0

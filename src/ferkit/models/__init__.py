@@ -52,7 +52,8 @@ def count_macs(model, input_size: tuple[int, int, int] | None = None) -> int:
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, *(input_size or model.pretrained_cfg["input_size"])))
+        device = next(model.parameters(), torch.empty(0)).device  # a model on a GPU is counted there
+        model(torch.zeros(1, *(input_size or model.pretrained_cfg["input_size"]), device=device))
     model.train(was_training)
     for h in handles:
         h.remove()
