@@ -234,3 +234,26 @@ def test_fp16_weights_halve_the_onnx_file_and_rebuild_exactly(trained, tmp_path)
     model, _ = model_from_onnx(half)
     faces = make_splits(load_fer2013(ckpt.parent / "fer2013.csv"), "official").val.images[:16]
     assert check_rebuild(model, half, faces) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("cfg", "expected"),
+    [
+        ({}, []),
+        ({"accelerator": "auto", "teacher_logits": []}, []),
+        (
+            {
+                "teacher_logits": ["/tmp/teachers/run-a", "results/runs/run-b"],
+                "distill_alpha": 0.7,
+                "distill_temperature": 4.0,
+                "accelerator": "gpu",
+            },
+            ["2 committed runs", "`run-a`, `run-b`", "weight 0.7", "Trained on a GPU"],
+        ),
+    ],
+)
+def test_model_card_says_what_shaped_the_weights(cfg, expected):
+    from ferkit.export.bundle import _teaching
+
+    text = _teaching(cfg)
+    assert all(e in text for e in expected) and (text == "") == (not expected)
