@@ -76,3 +76,18 @@ def test_download_without_kaggle_names_the_extra(tmp_path, monkeypatch):
 
     with pytest.raises(FerkitError, match=r"pip install 'ferkit\[kaggle\]'"):
         download(tmp_path)
+
+
+def test_run_data_refuses_a_recorded_path_that_now_holds_another_file(fer_csv, tmp_path):
+    from ferkit.data.source import data_identity, run_data
+    from ferkit.errors import DataError
+
+    ckpt = {"config": {"data": str(fer_csv)}, "summary": {"data": data_identity(fer_csv)}}
+    assert run_data(None, ckpt) == fer_csv  # the file it trained on, still there
+    other = tmp_path / "other.csv"
+    other.write_text(fer_csv.read_text())
+    assert run_data(str(other), ckpt) == other  # --data always wins
+    fer_csv.write_text("\n".join(fer_csv.read_text().splitlines()[:10]) + "\n")  # a smaller file at that path
+    with pytest.raises(DataError, match="not the file this run trained on.*--data"):
+        run_data(None, ckpt)
+    assert run_data(None, {"config": {"data": str(fer_csv)}}) == fer_csv  # older runs recorded no sha256

@@ -61,6 +61,25 @@ def locate(data: str | Path | None = None) -> Path:
     raise DataNotFoundError(f"{HOW_TO_GET}\nLooked in:\n{tried}")
 
 
+def run_data(data: str | Path | None, ckpt: dict) -> Path:
+    """The data a command measures a trained run on: `data` when given, else the file the run trained on (its
+    recipe's `data`), checked to still be that file when the run recorded its sha256. A run trained on another
+    machine names a path that may hold something else here (a small test file, another version): that is refused
+    with the fix, rather than measured."""
+    if data:
+        return locate(data)
+    path = locate(ckpt.get("config", {}).get("data"))
+    want = (ckpt.get("summary", {}).get("data") or {}).get("sha256")
+    if want:
+        got = data_identity(path)["sha256"]
+        if got != want:
+            raise DataError(
+                f"{path} is not the file this run trained on (sha256 {want[:16]}…; this one is {got[:16]}…): "
+                "name the data with --data"
+            )
+    return path
+
+
 def _find_in(place: Path) -> Path | None:
     if place.is_file():
         return place

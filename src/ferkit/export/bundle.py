@@ -309,13 +309,14 @@ def bundle_checkpoint(
     """Export model.pt (parity-checked), measure the export as `remeasure` does, and make it the bundled model at
     `target` only when it beats the one there on PublicTest (or force). int8: the file is the full-integer ONNX
     (export.onnx.export_onnx_int8, static; it must pick torch's top expression on >= 99% of PrivateTest faces)."""
+    from ferkit.data.source import run_data
     from ferkit.errors import FerkitError
     from ferkit.export.pipeline import export_checkpoint
     from ferkit.golden import write_golden
     from ferkit.models.checkpoint import load_checkpoint
     from ferkit.runtime import Recognizer
 
-    data = data or load_checkpoint(model_path).get("config", {}).get("data")  # measured on the data it names
+    data = str(run_data(data, load_checkpoint(model_path)))  # measured on the data it trained on
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.new.onnx")
     try:
         if int8:  # QLinearConv on uint8 activations: the phone student's latency (docs/RESULTS.md)

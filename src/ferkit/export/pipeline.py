@@ -11,9 +11,10 @@ PARITY_FACES = 256  # the first 256 PublicTest faces: a fixed batch of real face
 def splits_for(ckpt: dict, data: str | None):
     """The official splits of the data a checkpoint names (or `data`)."""
     from ferkit.data import load_fer2013, make_splits
+    from ferkit.data.source import run_data
 
     config = ckpt.get("config", {})
-    return make_splits(load_fer2013(data or config.get("data")), "official", seed=config.get("seed", 42))
+    return make_splits(load_fer2013(run_data(data, ckpt)), "official", seed=config.get("seed", 42))
 
 
 def _metadata(model, ckpt: dict, contract: dict, evaluation: dict, data: dict) -> dict:
@@ -128,10 +129,9 @@ def export_checkpoint(
     if temperature == "fit":
         temperature = _fit_temperature(model, splits.val.images, splits.val.labels)
         print(f"temperature fitted on PublicTest: {temperature:.3f}")
-    from ferkit.data import locate
-    from ferkit.data.source import data_identity
+    from ferkit.data.source import data_identity, run_data
 
-    identity = data_identity(locate(data or ckpt.get("config", {}).get("data")))
+    identity = data_identity(run_data(data, ckpt))
     meta = _metadata(model, ckpt, contract(model, temperature, margin), evaluation or {}, identity)
     parity_faces = splits.val.images[:PARITY_FACES]
     if fmt == "onnx":

@@ -101,7 +101,7 @@ def record_predictions(
     """A finished model.pt -> results/runs/<run>/predictions.npz + run.json (ferkit.predictions): single-crop
     logits of every official split in file order, plus `tta` logits of PublicTest and PrivateTest. device: where
     the logits are computed ("cuda" on a lent GPU)."""
-    from ferkit.data import locate
+    from ferkit.data.source import run_data
     from ferkit.models.checkpoint import load_model
     from ferkit.predictions import record_run
 
@@ -119,7 +119,7 @@ def record_predictions(
         )
     return record_run(
         out,
-        locate(data or cfg.get("data")),
+        run_data(data, ckpt),
         lambda _, images: predict_logits(model, images),
         lambda _, images: predict_logits(model, images, tta=tta),
         info,
@@ -130,7 +130,8 @@ def record_oof_predictions(model_paths, out, data: str | None = None, commit: st
     """The k models of one k-fold partition -> one run's prediction files whose Training logits are out of fold:
     each Training row is predicted by the model that did not train on it; PublicTest and PrivateTest by the
     models' ensemble (mean probability). The folds must be 0..k-1 of the same folds and fold_seed, once each."""
-    from ferkit.data import kfold_assignment, load_fer2013, locate, make_splits
+    from ferkit.data import kfold_assignment, load_fer2013, make_splits
+    from ferkit.data.source import run_data
     from ferkit.errors import PredictionFileError
     from ferkit.models.checkpoint import load_model
     from ferkit.predictions import ensemble_logits, record_run
@@ -145,7 +146,7 @@ def record_oof_predictions(model_paths, out, data: str | None = None, commit: st
         got = ", ".join(f"fold {c.get('fold')} of {c.get('folds')} (seed {c.get('fold_seed', 0)})" for c in configs)
         raise PredictionFileError(f"out-of-fold predictions need folds 0..k-1 of one partition, once each; got {got}")
     models = {c["fold"]: m for (m, _), c in zip(loaded, configs, strict=True)}
-    source = locate(data or configs[0].get("data"))
+    source = run_data(data, loaded[0][1])
     fold_of = kfold_assignment(make_splits(load_fer2013(source), "official").train.images, k, configs[0]["fold_seed"])
 
     def logits_of(usage: str, images: np.ndarray, view: str | bool = False) -> np.ndarray:
@@ -208,13 +209,14 @@ def evaluate_models(
     from ferkit import plots
     from ferkit.data import FERPLUS_EMOTIONS, ferplus_labelled, load_fer2013, make_splits, with_votes
     from ferkit.data.quality import unseen_mask
+    from ferkit.data.source import run_data
     from ferkit.metrics import classification_report, report_markdown, subset_summary
     from ferkit.models.checkpoint import load_model
 
     first, ckpt = load_model(models[0])
     config = ckpt.get("config", {})
     protocol = protocol or config.get("split", "official")
-    ds = load_fer2013(data or config.get("data"))
+    ds = load_fer2013(run_data(data, ckpt))
     names = tuple(first.pretrained_cfg["labels"])
     reference = None  # the images the "unseen" figure excludes copies of: the split's training part
     if names == FERPLUS_EMOTIONS:  # a model of FER+'s eight classes is scored on FER+'s majority-rule test sets

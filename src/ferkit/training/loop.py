@@ -24,6 +24,19 @@ from ferkit.training.batches import make_loader
 from ferkit.training.config import Phase, TrainConfig, to_dict
 
 
+def _data_identity(cfg: TrainConfig) -> dict | None:
+    """The trained-on file's name and sha256: later commands that fall back to the recipe's `data` path check that
+    it still holds this file (ferkit.data.source.run_data). None when the splits came from elsewhere (tests)."""
+    from ferkit.data import locate
+    from ferkit.data.source import data_identity
+    from ferkit.errors import FerkitError
+
+    try:
+        return data_identity(locate(cfg.data))
+    except FerkitError:  # not found, or not readable as FER2013
+        return None
+
+
 def _accelerator(cfg: TrainConfig) -> dict:
     """{"gpu": its name} when the run trains on a GPU (the CPU description alone would misstate its minutes)."""
     if torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda"):
@@ -252,6 +265,7 @@ def _train(cfg: TrainConfig, splits: Splits, run_dir: Path, targets: np.ndarray 
         "parameters": count_parameters(model),
         "git_commit": _git_commit(),
         "machine": machine_description() | _accelerator(cfg),
+        "data": _data_identity(cfg),
         "phases": [],
     }
     rank = 0
