@@ -9,12 +9,12 @@ PARITY_FACES = 256  # the first 256 PublicTest faces: a fixed batch of real face
 
 
 def splits_for(ckpt: dict, data: str | None):
-    """The official splits of the data a checkpoint names (or `data`)."""
+    """(the data file, its official splits): `data`, else the file the checkpoint trained on (checked)."""
     from ferkit.data import load_fer2013, make_splits
     from ferkit.data.source import run_data
 
-    config = ckpt.get("config", {})
-    return make_splits(load_fer2013(run_data(data, ckpt)), "official", seed=config.get("seed", 42))
+    source = run_data(data, ckpt)
+    return source, make_splits(load_fer2013(source), "official", seed=ckpt.get("config", {}).get("seed", 42))
 
 
 def _metadata(model, ckpt: dict, contract: dict, evaluation: dict, data: dict) -> dict:
@@ -114,7 +114,7 @@ def export_checkpoint(
         from ferkit.models.from_onnx import check_rebuild, model_from_onnx
 
         model, ckpt = model_from_onnx(model_path)
-        splits = splits_for(ckpt, data)
+        source, splits = splits_for(ckpt, data)
         # an int8 file: its float rebuild must agree with it on all of PublicTest, as an int8 export must with torch
         quantized = "quantization" in ckpt["onnx_metadata"]
         faces = splits.val.images if quantized else splits.val.images[:PARITY_FACES]
@@ -125,13 +125,13 @@ def export_checkpoint(
         evaluation = evaluation or json.loads(ckpt["onnx_metadata"].get("evaluation", "{}"))
     else:
         model, ckpt = load_model(model_path)
-        splits = splits_for(ckpt, data)
+        source, splits = splits_for(ckpt, data)
     if temperature == "fit":
         temperature = _fit_temperature(model, splits.val.images, splits.val.labels)
         print(f"temperature fitted on PublicTest: {temperature:.3f}")
-    from ferkit.data.source import data_identity, run_data
+    from ferkit.data.source import data_identity
 
-    identity = data_identity(run_data(data, ckpt))
+    identity = data_identity(source)
     meta = _metadata(model, ckpt, contract(model, temperature, margin), evaluation or {}, identity)
     parity_faces = splits.val.images[:PARITY_FACES]
     if fmt == "onnx":
