@@ -4,9 +4,10 @@
 # Steps run one at a time (2 cores) unless PARALLEL=1; a step is skipped when its estimate would pass BUDGET_MIN
 # since the start. (The queues of earlier sessions are in this file's git history.) This session (tenth,
 # 2026-12-04, an AMX host, no GPU lent): target 2 only. One fast_fer student at 44 px, both threads, distilled
-# from the 12 committed runs with the best PublicTest (all fast_fer, 70.4-71.8%; chosen on PublicTest alone),
-# on a schedule twice as long as the H200 students' 37 epochs (80; s61 ran 1.22 min an epoch at 40 px here): the H200's plain runs showed that length alone over-fits,
-# a distilled student's targets are soft, so the longer schedule is this job's one question besides the teachers.
+# from the 12 committed runs with the best PublicTest (all fast_fer, 70.4-71.8%; chosen on PublicTest alone), on
+# a schedule twice as long as the H200 students' 37 epochs (80; s61 ran 1.22 min an epoch at 40 px here). The
+# H200's plain runs showed that length alone over-fits; a distilled student's targets are soft, so the longer
+# schedule is this job's one question besides the teachers.
 set -euo pipefail
 WT=$(cd "$(dirname "$0")/.." && pwd)
 MAIN=${MAIN:-/work/main}

@@ -170,6 +170,10 @@ def models_table(rows: list[dict]):
 def ensemble_text(r: dict, tta: bool) -> str:
     """`ferkit ensemble`: each run's PublicTest accuracy, the members chosen on it, and both test figures."""
     lines = [f"  {name}: PublicTest {acc:.4f}" for name, acc in sorted(r["single_public"].items(), key=lambda t: -t[1])]
+    if r.get("cv"):  # cv_select: the rules' held-out accuracy inside PublicTest, then the rule it chose
+        rules = ", ".join(f"{k} {v:.4f}" for k, v in r["cv"].items())
+        lines.append(f"held-out PublicTest accuracy (2-fold, repeated): {rules}")
+        lines.append(f"rule chosen: {r['rule']}")
     members = ", ".join(f"{n} x{w}" for n, w in r["members"].items())
     lines.append(f"chosen on PublicTest{' (TTA logits)' if tta else ''}: {members}")
     for usage in ("PublicTest", "PrivateTest"):

@@ -10,6 +10,7 @@ from conftest import csv_text, make_faces, write_csv
 
 from ferkit.predictions import (
     PredictionFileError,
+    cv_select,
     ensemble_from_runs,
     ensemble_logits,
     greedy_select,
@@ -80,6 +81,36 @@ def test_greedy_selection_adds_what_helps_on_publictest():
     assert sel.members[0] == "half" and "bad" not in sel.weights
 
 
+def test_cv_selection_keeps_one_run_that_is_always_right():
+    labels = np.arange(40) % 7
+    perfect = np.eye(7)[labels] * 5
+    noise = {f"noise{i}": np.random.default_rng(i).normal(size=(40, 7)) for i in range(3)}
+    sel = cv_select({"perfect": perfect, **noise}, labels, repeats=3)
+    assert sel.rule == "top1" and sel.members == ["perfect"] and sel.public_accuracy == 1.0
+    assert set(sel.cv) == {"top1", "top2", "top3", "top4", "greedy"} and sel.cv["top1"] == 1.0
+
+
+def test_cv_selection_averages_many_independent_runs_over_greedy_fitting():
+    # Twelve runs, each right on a random 55% of the images: their mean beats any one of them on unseen images,
+    # while greedy selection fits its picks to the half it sees. The rule must be a top-k mean with k > 1, members
+    # the k best on all of PublicTest with equal weights, and the whole choice reproducible.
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 400)
+    runs = {}
+    for i in range(12):
+        right = rng.random(400) < 0.55
+        guess = np.where(right, labels, (labels + rng.integers(1, 7, 400)) % 7)
+        runs[f"r{i:02d}"] = np.eye(7)[guess] * 2 + rng.normal(scale=0.5, size=(400, 7))
+    sel = cv_select(runs, labels, repeats=5)
+    k = int(sel.rule.removeprefix("top"))
+    assert k > 1 and sel.cv[sel.rule] == max(sel.cv.values()) and sel.cv[sel.rule] > sel.cv["top1"]
+    singles = {n: float((z.argmax(1) == labels).mean()) for n, z in runs.items()}
+    assert set(sel.members) == set(sorted(singles, key=lambda n: (-singles[n], n))[:k])
+    assert set(sel.weights.values()) == {1} and sel.public_accuracy > max(singles.values())
+    again = cv_select(runs, labels, repeats=5)
+    assert again.members == sel.members and again.cv == sel.cv
+
+
 def test_ensemble_logits_is_the_mean_probability():
     a, b = np.log(np.array([[0.9, 0.1] + [1e-9] * 5])), np.log(np.array([[0.1, 0.9] + [1e-9] * 5]))
     p = np.exp(ensemble_logits([a, b], [3, 1]))
@@ -107,16 +138,18 @@ def runs_on_small_data(tmp_path):
     return fer, paths
 
 
-def test_ensemble_choice_never_reads_privatetest(runs_on_small_data):
+@pytest.mark.parametrize("select", ["greedy", "cv"])
+def test_ensemble_choice_never_reads_privatetest(runs_on_small_data, select):
     fer, paths = runs_on_small_data
-    first = ensemble_from_runs(paths, str(fer))
+    first = ensemble_from_runs(paths, str(fer), select=select)
     # Scramble every run's PrivateTest logits: the members chosen must not move (only the PrivateTest figure may).
     for p in paths:
         z = dict(np.load(p / "predictions.npz"))
         z["PrivateTest"] = np.random.default_rng(9).normal(size=z["PrivateTest"].shape).astype(np.float16)
         np.savez_compressed(p / "predictions.npz", **z)
-    second = ensemble_from_runs(paths, str(fer))
+    second = ensemble_from_runs(paths, str(fer), select=select)
     assert first["members"] == second["members"] and first["PublicTest"] == second["PublicTest"]
+    assert first["select"] == select and (first["cv"] is None) == (select == "greedy")
     assert first["PrivateTest"]["unseen"]["n"] <= first["PrivateTest"]["n"]
 
 
@@ -129,7 +162,16 @@ def test_ensemble_cli(runs_on_small_data, capsys):
     assert "run0" in r["members"] and set(r) >= {"PublicTest", "PrivateTest", "single_public"}
     assert main(["ensemble", *map(str, paths), "--data", str(fer)]) == 0
     out = capsys.readouterr().out
-    assert "chosen on PublicTest" in out and "unseen" in out
+    assert "chosen on PublicTest" in out and "unseen" in out and "rule chosen" not in out
+    assert main(["ensemble", *map(str, paths), "--data", str(fer), "--select", "cv"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out PublicTest accuracy" in out and "rule chosen: " in out
+
+
+def test_ensemble_refuses_an_unknown_selection(runs_on_small_data):
+    fer, paths = runs_on_small_data
+    with pytest.raises(ValueError, match="unknown ensemble selection 'best'; choose from greedy, cv"):
+        ensemble_from_runs(paths, str(fer), select="best")
 
 
 def test_record_predictions_of_a_trained_model(trained, tmp_path):

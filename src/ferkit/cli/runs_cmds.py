@@ -27,7 +27,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from ferkit.predictions import ensemble_from_runs
     from ferkit.report import ensemble_text
 
-    r = ensemble_from_runs(args.runs, args.data, args.tta)
+    r = ensemble_from_runs(args.runs, args.data, args.tta, args.select)
     print(json.dumps(r, indent=2) if args.json else ensemble_text(r, args.tta))
     return 0
 
@@ -50,5 +50,12 @@ def add_runs_parsers(stages) -> None:
     e.add_argument("runs", nargs="+", help="run folders holding predictions.npz and run.json")
     e.add_argument("--data", help="FER2013 file (must be the one the runs predicted)")
     e.add_argument("--tta", action="store_true", help="use the runs' TTA logits where they have them")
+    e.add_argument(
+        "--select",
+        default="greedy",
+        choices=("greedy", "cv"),
+        help="greedy: forward selection on PublicTest (default); cv: the rule (greedy or the mean of the k best "
+        "runs) with the best held-out accuracy in repeated 2-fold cross-validation inside PublicTest",
+    )
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_ensemble)
