@@ -169,6 +169,8 @@ def cv_select(public: dict[str, np.ndarray], labels: np.ndarray, repeats: int = 
     names = sorted(public)
     if not names:
         raise ValueError("no runs to choose from")
+    if len(labels) < 4:  # each half must hold images to fit on and to score
+        raise ValueError(f"cross-validated selection needs at least 4 PublicTest images, got {len(labels)}")
     probs = {n: np.exp(log_softmax(public[n])) for n in names}
     rng = np.random.default_rng(seed)
     scores: dict[str, list[float]] = {f"top{k}": [] for k in range(1, len(names) + 1)} | {"greedy": []}

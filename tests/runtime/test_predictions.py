@@ -90,6 +90,11 @@ def test_cv_selection_keeps_one_run_that_is_always_right():
     assert set(sel.cv) == {"top1", "top2", "top3", "top4", "greedy"} and sel.cv["top1"] == 1.0
 
 
+def test_cv_selection_refuses_too_few_images():
+    with pytest.raises(ValueError, match="at least 4 PublicTest images, got 3"):
+        cv_select({"a": np.zeros((3, 7))}, np.array([0, 1, 2]))
+
+
 def test_cv_selection_averages_many_independent_runs_over_greedy_fitting():
     # Twelve runs, each right on a random 55% of the images: their mean beats any one of them on unseen images,
     # while greedy selection fits its picks to the half it sees. The rule must be a top-k mean with k > 1, members
