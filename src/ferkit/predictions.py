@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +156,14 @@ def _ranked(probs: dict[str, np.ndarray], labels: np.ndarray, rows: np.ndarray) 
     return sorted(probs, key=lambda n: (-_accuracy(probs[n][rows], labels[rows]), n))
 
 
+def _top_k_accuracies(probs: dict[str, np.ndarray], order: list[str], labels: np.ndarray, rows: np.ndarray):
+    """Accuracy on `rows` of the equal-weight mean of order[:k], for k = 1..len(order), from one running sum."""
+    total = np.zeros_like(probs[order[0]][rows])
+    for name in order:
+        total = total + probs[name][rows]
+        yield _accuracy(total, labels[rows])
+
+
 def cv_select(public: dict[str, np.ndarray], labels: np.ndarray, repeats: int = 20, seed: int = 0) -> Selection:
     """An ensemble rule chosen by cross-validation inside PublicTest, then applied to all of PublicTest.
 
@@ -172,30 +180,25 @@ def cv_select(public: dict[str, np.ndarray], labels: np.ndarray, repeats: int = 
     if len(labels) < 4:  # each half must hold images to fit on and to score
         raise ValueError(f"cross-validated selection needs at least 4 PublicTest images, got {len(labels)}")
     probs = {n: np.exp(log_softmax(public[n])) for n in names}
-    rng = np.random.default_rng(seed)
+    rng, half = np.random.default_rng(seed), len(labels) // 2
+    # insertion order top1..topn, then greedy: max() below keeps the first best, i.e. the simplest rule on ties
     scores: dict[str, list[float]] = {f"top{k}": [] for k in range(1, len(names) + 1)} | {"greedy": []}
     for _ in range(repeats):
         perm = rng.permutation(len(labels))
-        half = len(labels) // 2
         for fit, held in ((perm[:half], perm[half:]), (perm[half:], perm[:half])):
             order = _ranked(probs, labels, fit)
-            total = np.zeros_like(probs[names[0]][held])
-            for k, name in enumerate(order, 1):  # running sum: the top-k mean for every k in one pass
-                total = total + probs[name][held]
-                scores[f"top{k}"].append(_accuracy(total, labels[held]))
+            for k, acc in enumerate(_top_k_accuracies(probs, order, labels, held), 1):
+                scores[f"top{k}"].append(acc)
             greedy = greedy_select({n: public[n][fit] for n in names}, labels[fit])
             mixed = sum(w * probs[n][held] for n, w in greedy.weights.items())
             scores["greedy"].append(_accuracy(mixed, labels[held]))
     cv = {rule: float(np.mean(v)) for rule, v in scores.items()}
-    best = max(cv.values())
-    rule = next(r for r in [*(f"top{k}" for k in range(1, len(names) + 1)), "greedy"] if cv[r] == best)
+    rule = max(cv, key=cv.get)
     if rule == "greedy":
-        return Selection(**{**greedy_select(public, labels).__dict__, "cv": cv, "rule": rule})
-    order = _ranked(probs, labels, np.arange(len(labels)))[: int(rule[3:])]
-    total, history = np.zeros_like(probs[names[0]]), []
-    for name in order:
-        total = total + probs[name]
-        history.append((name, _accuracy(total, labels)))
+        return replace(greedy_select(public, labels), cv=cv, rule=rule)
+    every = np.arange(len(labels))
+    order = _ranked(probs, labels, every)[: int(rule.removeprefix("top"))]
+    history = list(zip(order, _top_k_accuracies(probs, order, labels, every), strict=True))
     return Selection(order, dict.fromkeys(order, 1), history[-1][1], history, cv, rule)
 
 
