@@ -4,9 +4,9 @@ candidate, from its run folder's metrics (per-epoch val_acc and epoch times) or 
 python benchmarks/plot_study.py [--run NAME=RUN_DIR ...] [--committed results/runs/*] [--point NAME=MINUTES,ACC ...] \
     --out docs/figures/x.png
 
---committed: every committed prediction file's run.json is a point (wall minutes, PublicTest accuracy of its kept
-weights) and a row of the printed table (benchmarks/results/study.json); runs that recorded no wall time are listed
-without a point.
+--committed: every committed prediction file's run.json is a row of the printed table (benchmarks/results/study.json)
+and, when it trained on this project's CPUs and recorded its wall time, a point (wall minutes, PublicTest accuracy of
+its kept weights); runs trained on a lent GPU are rows without a point.
 """
 
 from __future__ import annotations
@@ -43,11 +43,21 @@ def curve(run_dir: Path) -> tuple[list[float], list[float]]:
     return [per_epoch * (i + 1) for i in range(len(accs))], accs
 
 
+def host_kind(machine: dict | None) -> str:
+    """The kind of machine a run's minutes were measured on: they are only comparable within one kind."""
+    machine = machine or {}
+    if machine.get("gpu"):
+        return "gpu"
+    cpu = "EPYC" if "EPYC" in (machine.get("cpu") or "") else "Xeon"
+    return f"{cpu} {'bf16' if machine.get('native_bf16') else 'fp32'}"
+
+
 def committed_rows(folders: list[str]) -> list[dict]:
     """One row per committed run folder, from its run.json (what the prediction file recorded)."""
     rows = []
     for folder in folders:
         info = json.loads((Path(folder) / "run.json").read_text())
+        recipe = info.get("recipe", {})
         rows.append(
             {
                 "run": info["name"],
@@ -57,12 +67,31 @@ def committed_rows(folders: list[str]) -> list[dict]:
                 "epochs": info.get("epochs"),
                 "wall minutes": info.get("wall_minutes"),
                 "PublicTest": round(info["public_accuracy"], 4),
-                "teachers": len(info.get("recipe", {}).get("teacher_logits", [])),
-                # minutes are only comparable on one kind of host: bf16-mixed where the CPU computes bf16 natively
-                "host": "bf16" if (info.get("machine") or {}).get("native_bf16") else "fp32",
+                "teachers": len(recipe.get("teacher_logits", [])) + len(recipe.get("teachers", [])),
+                "host": host_kind(info.get("machine")),
             }
         )
     return rows
+
+
+MARKERS = {"EPYC bf16": "o", "Xeon bf16": "s", "EPYC fp32": "^", "Xeon fp32": "v"}
+
+
+def plot_committed(ax, rows: list[dict], label_best: int = 5) -> None:
+    """CPU runs as points (marker: kind of host, colour: plain labels or teachers' soft targets); runs trained on
+    a lent GPU stay in the table only, since their minutes are not CPU minutes. The best `label_best` are named."""
+    cpu_rows = [r for r in rows if r["wall minutes"] and r["host"] in MARKERS]
+    for host, marker in MARKERS.items():
+        for distilled, colour in ((False, "tab:blue"), (True, "tab:orange")):
+            pts = [r for r in cpu_rows if r["host"] == host and bool(r["teachers"]) == distilled]
+            if pts:
+                label = f"{host} host, {'distilled' if distilled else 'plain labels'}"
+                xs, ys = [r["wall minutes"] for r in pts], [r["PublicTest"] for r in pts]
+                ax.scatter(xs, ys, marker=marker, c=colour, s=60, label=label, zorder=3, edgecolors="k")
+    for r in sorted(cpu_rows, key=lambda r: -r["PublicTest"])[:label_best]:
+        ax.annotate(
+            r["run"], (r["wall minutes"], r["PublicTest"]), fontsize=6, xytext=(4, 2), textcoords="offset points"
+        )
 
 
 def main() -> None:
@@ -77,15 +106,11 @@ def main() -> None:
     ap.add_argument("--committed", nargs="*", default=[], help="committed run folders (results/runs/*)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(9.5, 4.2))
     rows = committed_rows(args.committed)
     if rows:
         report("study", rows)
-    for row in rows:
-        if row["wall minutes"]:
-            marker = "*" if row["host"] == "bf16" else "P"  # two kinds of host: their minutes differ ~3-4x
-            label = f"{row['run']} ({row['host']} host)"
-            ax.scatter([row["wall minutes"]], [row["PublicTest"]], marker=marker, s=120, label=label, zorder=3)
+    plot_committed(ax, rows)
     for spec in args.run:
         name, path = spec.split("=", 1)
         x, y = curve(Path(path))
@@ -97,7 +122,7 @@ def main() -> None:
     ax.set_xlabel("training minutes on the 2-core CPU (wall time, as logged)")
     ax.set_ylabel("PublicTest accuracy (single crop)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: points fill the axes
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
