@@ -32,8 +32,6 @@ step() {  # step, estimated minutes, run name, then a ferkit command and its fla
         keep "$RUNS/$name" "$name"; echo "$step done at $(elapsed_min) min"
     else echo "skip $step at $(elapsed_min) min"; fi
 }
-# a student's teachers (a list of run folders); unset: the set named below
-TEACHERS=${TEACHERS:-}
 
 echo "queue from $COMMIT at $(date -u)"
 # the committed runs best on PublicTest single crop (`ferkit ensemble results/runs/*`'s per-run lines, 0.7077-0.7180:
@@ -42,7 +40,8 @@ BEST="fast_fer-c44-distill8-e37-s92-h200 fast_fer-distill-e40-s47 fast_fer-c44-d
 fast_fer-c44-distill8-e37-s96-h200 fast_fer-c44-distill8-e37-s94-h200 fast_fer-c44-distill12b-e80-s101
 fast_fer-c44-distill8-e37-s93-h200 fast_fer-distill2-e40-s54 fast_fer-c44-distill8-e37-s95-h200
 fast_fer-distill12-e40-s61 fast_fer-c44-mix-ema-e42-s112 fast_fer-c44-mix-ema-e42-s111 fast_fer-c44-distill-e30-s51"
-if [ -z "$TEACHERS" ]; then TEACHERS=$(for r in $BEST; do printf '%s ' "$MAIN/results/runs/$r"; done); fi
+# shellcheck disable=SC2086  # BEST is a list of names
+TEACHERS=${TEACHERS:-$(printf "$MAIN/results/runs/%s " $BEST)}  # a student's teachers: a list of run folders
 EPOCHS=${EPOCHS:-42}
 # shellcheck disable=SC2086  # TEACHERS is a list of run folders
 step A "$((EPOCHS * 3))" "fast_fer-c44-distill13-mix-ema-e$EPOCHS-s121" distill --teacher-logits $TEACHERS \
