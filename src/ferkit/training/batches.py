@@ -12,10 +12,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 class TensorBatches(Dataset):
     """images: (N, 48, 48) uint8, labels: (N,) int64, optional extra: (N, K) float32 per-image targets (soft labels
-    or teachers' logits). Indexing with a list returns one batch."""
+    or teachers' logits). Indexing with a list returns one batch; with_index appends the images' rows (B,) to it
+    (self-distillation keeps a prediction per row)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, extra: torch.Tensor | None = None) -> None:
-        self.images, self.labels, self.extra = images, labels, extra
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, extra: torch.Tensor | None = None, with_index: bool = False
+    ) -> None:
+        self.images, self.labels, self.extra, self.with_index = images, labels, extra, with_index
 
     def __len__(self) -> int:
         return len(self.images)
@@ -23,7 +26,8 @@ class TensorBatches(Dataset):
     def __getitem__(self, index: list[int]) -> tuple[torch.Tensor, ...]:
         idx = torch.as_tensor(index)
         batch = (self.images[idx].unsqueeze(1), self.labels[idx])  # (B, 1, 48, 48) uint8, (B,)
-        return batch if self.extra is None else (*batch, self.extra[idx])  # + (B, K)
+        batch = batch if self.extra is None else (*batch, self.extra[idx])  # + (B, K)
+        return (*batch, idx) if self.with_index else batch  # + (B,)
 
 
 class EpochBatchSampler(Sampler[list[int]]):
@@ -55,11 +59,18 @@ class EpochBatchSampler(Sampler[list[int]]):
 
 
 def make_loader(
-    images, labels, batch_size: int, shuffle: bool, seed: int, rank: int = 0, world: int = 1, extra=None
+    images,
+    labels,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    rank: int = 0,
+    world: int = 1,
+    extra=None,
+    with_index: bool = False,
 ) -> DataLoader:
     """A DataLoader of whole batches from numpy or torch arrays (images kept as uint8)."""
-    ds = TensorBatches(
-        torch.as_tensor(images), torch.as_tensor(labels), None if extra is None else torch.as_tensor(extra).float()
-    )
+    extra = None if extra is None else torch.as_tensor(extra).float()
+    ds = TensorBatches(torch.as_tensor(images), torch.as_tensor(labels), extra, with_index)
     sampler = EpochBatchSampler(len(ds), batch_size, shuffle, seed, rank, world)
     return DataLoader(ds, sampler=sampler, batch_size=None, num_workers=0)

@@ -7,9 +7,9 @@ import dataclasses
 from dataclasses import field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 
 from ferkit.errors import ConfigError, require
@@ -78,6 +78,10 @@ class TrainConfig:
     labels: Literal["fer2013", "ferplus"] = "fer2013"
     distill_alpha: float = 0.7
     distill_temperature: float = 4.0
+    # progressive self-knowledge distillation (PS-KD, Kim et al., ICCV 2021), a label-noise remedy from the plain
+    # labels alone: each Training image's target is (1 - a) * its label + a * the model's own prediction for it in
+    # the previous epoch, a rising linearly from 0 at the phase's first epoch to self_distill at its end. 0: off.
+    self_distill: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     # k-fold teachers (issue 18): folds > 0 trains on the Training images outside fold `fold` (duplicate groups kept
     # whole, ferkit.data.kfold_assignment with fold_seed); `ferkit predictions` of all the folds' models writes one
     # run whose Training logits are out of fold. PublicTest still chooses everything.

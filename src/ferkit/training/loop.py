@@ -194,20 +194,24 @@ def _trainer(cfg: TrainConfig, phase: Phase, phase_dir: Path, precision: str):
 def fit_phase(model, cfg: TrainConfig, phase: Phase, data: PhaseData, phase_dir: Path, precision: str) -> dict:
     """One phase: fit (resuming from its newest resume point), then keep the weights of its best validation epoch."""
     from ferkit.training.callbacks import PhaseClock
-    from ferkit.training.modules import DistillModule, FERModule, LogitDistillModule
+    from ferkit.training.modules import DistillModule, FERModule, LogitDistillModule, SelfDistillModule
 
     if cfg.teacher_logits:
         module = LogitDistillModule(model.train(), cfg, phase)
     elif cfg.teachers:
         teachers = [load_model(t)[0] for t in cfg.teachers]
         module = DistillModule(model.train(), cfg, phase, teachers)
+    elif cfg.self_distill:
+        module = SelfDistillModule(model.train(), cfg, phase, torch.as_tensor(data.train[1]))
     else:
         module = FERModule(model.train(), cfg, phase)
     if cfg.compile:
         module.model.compile()
     trainer = _trainer(cfg, phase, phase_dir, precision)
     rank, world = trainer.global_rank, trainer.world_size
-    train_loader = make_loader(*data.train, cfg.batch_size, True, cfg.seed, rank, world, extra=data.extra)
+    train_loader = make_loader(
+        *data.train, cfg.batch_size, True, cfg.seed, rank, world, extra=data.extra, with_index=cfg.self_distill > 0
+    )
     val_loader = make_loader(*data.val, 512, False, cfg.seed)
     resume = resume_checkpoint(phase_dir / "checkpoints")
     _keep_old_metrics(phase_dir)
@@ -375,6 +379,21 @@ def _ferplus_protocol(cfg: TrainConfig, ds):
     return ferplus_labelled(ds)
 
 
+def _check_self_distill(cfg: TrainConfig) -> None:
+    """Self-distillation softens FER2013's own labels with the model's predictions; other soft targets replace those
+    labels, so the two are not combined."""
+    if not cfg.self_distill:
+        return
+    others = {
+        "teachers": bool(cfg.teachers),
+        "teacher_logits": bool(cfg.teacher_logits),
+        "ferplus_weight": cfg.ferplus_weight > 0,
+        "labels=ferplus": cfg.labels == "ferplus",
+    }
+    if clash := [name for name, on in others.items() if on]:
+        raise ConfigError(f"self_distill softens the plain FER2013 labels and does not combine with {', '.join(clash)}")
+
+
 def _outside_fold(cfg: TrainConfig, train: FERDataset, targets: np.ndarray | None):
     """The Training images (and their targets) outside fold `cfg.fold` of `cfg.folds`: a k-fold teacher's share."""
     from ferkit.data import kfold_assignment
@@ -392,6 +411,7 @@ def run_recipe(cfg: TrainConfig, run_dir: Path | None = None) -> tuple[dict, Pat
 
     from ferkit.data import load_fer2013, make_splits, with_votes
 
+    _check_self_distill(cfg)
     ds = load_fer2013(cfg.data)
     if cfg.ferplus_weight > 0 or cfg.labels == "ferplus":
         ds = with_votes(ds, cfg.ferplus)

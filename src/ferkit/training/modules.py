@@ -207,3 +207,50 @@ class LogitDistillModule(FERModule):
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
         return loss
+
+
+class SelfDistillModule(FERModule):
+    """Progressive self-knowledge distillation (PS-KD, Kim et al., ICCV 2021): the model's own predictions of the
+    previous epoch soften its labels, more as training goes on (config.self_distill is the final weight).
+
+    Batches carry each image's row (B,), which indexes `past` (N, 7): the last probabilities the model gave that
+    image while training. They come from the training forward pass itself (no extra pass; the augmented view, as in
+    the paper). Under mixup a batch is recorded only when one image dominates every blend (lam >= RECORD_LAM or
+    <= 1 - RECORD_LAM), under that image's row. Unrecorded rows hold their one-hot label."""
+
+    RECORD_LAM = 0.8
+
+    def __init__(self, model: torch.nn.Module, config: TrainConfig, phase: Phase, labels: torch.Tensor) -> None:
+        super().__init__(model, config, phase)
+        self.past = F.one_hot(labels.long(), NUM_CLASSES).float()  # (N, 7) on the CPU, outside the state_dict
+
+    def alpha(self) -> float:
+        """The weight of the past predictions: 0 in the phase's first epoch, config.self_distill in its last."""
+        return self.config.self_distill * self.current_epoch / max(1, self.phase.epochs - 1)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y, rows = batch
+        x, mix = self._augmented(x, batch_idx)
+        a, rows = self.alpha(), rows.cpu()
+        soft = (1 - a) * F.one_hot(y, NUM_CLASSES).float() + a * self.past[rows].to(y.device)  # (B, 7)
+        logits = self(x)
+        loss = self._cross_entropy(logits, y, mix, soft)
+        self._record(logits.detach(), rows, mix)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
+        return loss
+
+    def _record(self, logits: torch.Tensor, rows: torch.Tensor, mix: Mix | None) -> None:
+        probs = F.softmax(logits.float(), 1).cpu()  # (B, 7)
+        if mix is None or mix[1] >= self.RECORD_LAM:
+            self.past[rows] = probs
+        elif mix[1] <= 1 - self.RECORD_LAM:  # blend k is mostly image partner[k]
+            self.past[rows[mix[0].cpu()]] = probs
+
+    # The past predictions are part of the training state: a resumed run must soften with the same ones.
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["self_distill_past"] = self.past.clone()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "self_distill_past" in checkpoint:
+            self.past = checkpoint["self_distill_past"].float().cpu()
