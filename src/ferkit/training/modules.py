@@ -67,6 +67,11 @@ class FERModule(L.LightningModule):
         self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
+    def _log_train(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """The epoch's training loss and accuracy (against each image's own label, mixed or not)."""
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
+
     def _augmented(self, x: torch.Tensor, batch_idx: int) -> tuple[torch.Tensor, Mix | None]:
         """(B, 1, 48, 48) -> (B, 1, crop, crop): affine, random crop, erasing and mixup, on the batch's own device,
         from a generator seeded by (seed, epoch, batch, rank) so that a resumed run draws the same."""
@@ -165,8 +170,7 @@ class DistillModule(FERModule):
             * temp
         )
         loss = alpha * kl + (1 - alpha) * self._cross_entropy(logits, y, mix)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
+        self._log_train(loss, logits, y)
         return loss
 
     def _renormalise(self, x: torch.Tensor, teacher: torch.nn.Module) -> torch.Tensor:
@@ -204,8 +208,7 @@ class LogitDistillModule(FERModule):
             partner, lam = mix
             t_probs = lam * t_probs + (1 - lam) * t_probs[partner]
         loss = alpha * soft_kl(logits, t_probs, temp) + (1 - alpha) * self._cross_entropy(logits, y, mix, soft)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
+        self._log_train(loss, logits, y)
         return loss
 
 
@@ -236,8 +239,7 @@ class SelfDistillModule(FERModule):
         logits = self(x)
         loss = self._cross_entropy(logits, y, mix, soft)
         self._record(logits.detach(), rows, mix)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log("train_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, sync_dist=True)
+        self._log_train(loss, logits, y)
         return loss
 
     def _record(self, logits: torch.Tensor, rows: torch.Tensor, mix: Mix | None) -> None:
