@@ -9,6 +9,8 @@
 # progressive self-knowledge distillation (PS-KD, self_distill 0.8, the paper's final weight). Its question: does it
 # beat both plain seeds on PublicTest (then it is the candidate recipe for target 1 and owes a second seed).
 # Measured: 127 minutes in all on this host (122 of training); PublicTest 0.7102, so it is (a later session: 142).
+# Fifteenth session (2026-12-07, AMD EPYC with AVX512-BF16, no GPU lent): the same recipe unchanged, SEED=142, the
+# second seed target 1 needs; the rule it is read by is in docs/RESULTS.md, written before it ran.
 set -euo pipefail
 WT=$(cd "$(dirname "$0")/.." && pwd)
 MAIN=${MAIN:-/work/main}
