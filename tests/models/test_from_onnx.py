@@ -31,7 +31,7 @@ def exported(tmp_path, name: str):
     return path
 
 
-@pytest.mark.parametrize("name", ["seed_vgg_tiny", "fast_fer_s", "mobile_fer"])
+@pytest.mark.parametrize("name", ["seed_vgg_tiny", "fast_fer_s", "fast_fer_res", "mobile_fer"])
 def test_rebuilt_model_equals_the_onnx_file(tmp_path, name):
     path = exported(tmp_path, name)
     model, ckpt = model_from_onnx(path)

@@ -130,6 +130,8 @@ def fold_fast_fer(model: nn.Module, channel_block: int) -> FoldedFastFer | None:
     channel_block (ferkit.export.onnx.ONNX_CHANNEL_BLOCK for ONNX files), or None for other architectures."""
     if not isinstance(model, FastFer) or model.whiten.padding[0] != 0:
         return None
+    if not all(isinstance(g, ConvGroup) for g in model.features[1:]):  # residual groups export as trained
+        return None
     return FoldedFastFer(model.float().eval(), channel_block).eval()
 
 
