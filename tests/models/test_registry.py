@@ -40,6 +40,36 @@ def test_every_parameter_gets_a_gradient(name):
     assert frozen == (["whiten.weight"] if name.startswith("fast_fer") else [])  # set from data, never trained
 
 
+def test_residual_group_adds_its_input_back():
+    """ResGroup (fast_fer_res): with the last convolution's branch at zero, the group is act(x0), x0 the pooled
+    first stage: the skip carries x0 through, and the output is at half the input's resolution."""
+    from ferkit.models.fast_fer import ResGroup
+
+    torch.manual_seed(0)
+    g = ResGroup(4, 8).eval()
+    torch.nn.init.zeros_(g.conv3.weight)  # norm3 in eval mode with fresh statistics maps 0 to 0
+    x = torch.randn(2, 4, 10, 10)
+    x0 = g.act(g.norm1(g.pool(g.conv1(x))))  # (2, 8, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(g(x), g.act(x0))
+    assert g(x).shape == (2, 8, 5, 5)
+
+
+def test_fast_fer_res_is_deeper_at_a_lower_cost():
+    from ferkit.models import count_macs
+
+    res, plain = create_model("fast_fer_res", crop=44), create_model("fast_fer", crop=44)
+    convs = [sum(isinstance(x, torch.nn.Conv2d) for x in m.modules()) for m in (res, plain)]
+    assert convs == [10, 7]  # the whitening conv and three groups of three, against three of two
+    assert count_macs(res) == pytest.approx(298.9e6, rel=1e-3) and count_macs(res) < count_macs(plain)
+    assert count_parameters(res)["trainable"] == 4_182_546
+
+
+def test_unknown_group_names_the_choices():
+    with pytest.raises(ValueError, match="expected one of plain, res"):
+        create_model("fast_fer", group="dense")
+
+
 def test_unknown_model_lists_the_registry():
     with pytest.raises(ValueError, match="seed_vgg"):
         create_model("resnet9000")
