@@ -85,6 +85,14 @@ def test_fast_fer_folds_through_the_pool_only_where_exact(faces: np.ndarray) -> 
     assert len(model._qat_folds) == 5
 
 
+@pytest.mark.parametrize("name,gray", [("fast_fer_tr", "whiten"), ("fast_fer_res", None), ("vgg_fer", None)])
+def test_qat_sees_the_export_the_fold_writes(name: str, gray: str | None) -> None:
+    """QAT simulates the folded first conv (gray levels in, padded channels out) only where the export folds: a
+    residual fast_fer_res exports as trained, like any other architecture."""
+    got, zeros = qat._export_view(create_model(name))
+    assert got == gray and bool(zeros) == (gray is not None)
+
+
 def _smooth_faces(n: int) -> np.ndarray:
     """(n, 48, 48) uint8 faces with image-like (smooth) structure: random 6x6 gray levels, bilinearly upsampled."""
     small = torch.from_numpy(np.random.default_rng(0).integers(0, 256, size=(n, 1, 6, 6)).astype(np.float32))

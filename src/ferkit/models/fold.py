@@ -125,12 +125,20 @@ def input_affine(cfg: dict) -> tuple[float, float]:
     return float(cfg["scale"]) / std, -float(cfg["mean"][0]) / std
 
 
+def foldable(model: nn.Module) -> bool:
+    """Whether the rewrites apply: a FastFer with an unpadded whitening and plain ConvGroups (a residual
+    fast_fer_res exports as trained)."""
+    return (
+        isinstance(model, FastFer)
+        and model.whiten.padding[0] == 0
+        and all(isinstance(g, ConvGroup) for g in model.features[1:])
+    )
+
+
 def fold_fast_fer(model: nn.Module, channel_block: int) -> FoldedFastFer | None:
     """The folded inference module of a FastFer (eval mode, float32), its first channels padded to a multiple of
-    channel_block (ferkit.export.onnx.ONNX_CHANNEL_BLOCK for ONNX files), or None for other architectures."""
-    if not isinstance(model, FastFer) or model.whiten.padding[0] != 0:
-        return None
-    if not all(isinstance(g, ConvGroup) for g in model.features[1:]):  # residual groups export as trained
+    channel_block (ferkit.export.onnx.ONNX_CHANNEL_BLOCK for ONNX files), or None where it is not `foldable`."""
+    if not foldable(model):
         return None
     return FoldedFastFer(model.float().eval(), channel_block).eval()
 

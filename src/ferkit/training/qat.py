@@ -191,10 +191,9 @@ def _export_view(model: nn.Module) -> tuple[str | None, dict[str, tuple[float, f
     whitening) and, per conv, the padded zeros of its input and output (the fold pads the whitening's channels to
     a multiple of ONNX_CHANNEL_BLOCK, and ORT calibrates the padded tensors). (None, {}) for other models."""
     from ferkit.export.onnx import ONNX_CHANNEL_BLOCK
-    from ferkit.models.fast_fer import FastFer
-    from ferkit.models.fold import padded_channels
+    from ferkit.models.fold import foldable, padded_channels
 
-    if not isinstance(model, FastFer) or model.whiten.padding[0] != 0:
+    if not foldable(model):  # the export folds nothing: the graph is the model as trained
         return None, {}
     channels = model.whiten.out_channels
     extra = (padded_channels(channels, ONNX_CHANNEL_BLOCK) - channels) / channels
