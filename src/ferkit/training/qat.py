@@ -204,15 +204,14 @@ def _export_view(model: nn.Module) -> tuple[str | None, dict[str, tuple[float, f
 def _relu_follows(model: nn.Module, gray: str | None) -> set[str]:
     """The convs whose ReLU the export writes straight after them (through a folded BN, and in a FastFer through its
     max-pool: `ferkit.models.fold`, rewrite 4): ORT fuses each into its QLinearConv, whose output range becomes the
-    ReLU's, [0, max]. A BatchNorm left unfolded, or any other module, stands between a conv and its ReLU."""
-    from ferkit.models.fast_fer import FastFer
-
+    ReLU's, [0, max]. A BatchNorm left unfolded, or any other module, stands between a conv and its ReLU. `gray`
+    (from `_export_view`) is set only for a foldable FastFer."""
     names = set()
     for prefix, name, _conv, after in _convs_and_what_follows(model):
         rest = [c for _, c in after if not isinstance(c, (nn.Identity, nn.MaxPool2d))]
         if rest and isinstance(rest[0], nn.ReLU):
             names.add(prefix + name)
-    if gray is not None and isinstance(model, FastFer) and isinstance(model.features[0], nn.ReLU):
+    if gray is not None and isinstance(model.features[0], nn.ReLU):
         names.add(gray)  # the whitening, then the first ReLU
     return names
 
