@@ -82,6 +82,12 @@ class TrainConfig:
     # labels alone: each Training image's target is (1 - a) * its label + a * the model's own prediction for it in
     # the previous epoch, a rising linearly from 0 at the phase's first epoch to self_distill at its end. 0: off.
     self_distill: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    # sharpness-aware minimisation (SAM, Foret et al., ICLR 2021), a label-noise remedy that spends compute rather
+    # than labels: each step's gradient is taken at the weights moved sam_rho (L2) up the loss gradient, that ascent
+    # gradient taken on the first sam_fraction of the batch (m-sharpness: a sub-batch costs less and generalises no
+    # worse). 0: off. Label training only (`ferkit train`, with or without self_distill).
+    sam_rho: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    sam_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
     # k-fold teachers (issue 18): folds > 0 trains on the Training images outside fold `fold` (duplicate groups kept
     # whole, ferkit.data.kfold_assignment with fold_seed); `ferkit predictions` of all the folds' models writes one
     # run whose Training logits are out of fold. PublicTest still chooses everything.

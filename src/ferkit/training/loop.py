@@ -394,6 +394,13 @@ def _check_self_distill(cfg: TrainConfig) -> None:
         raise ConfigError(f"self_distill softens the plain FER2013 labels and does not combine with {', '.join(clash)}")
 
 
+def _check_sam(cfg: TrainConfig) -> None:
+    """SAM's ascent step scores a sub-batch against each image's own target (label, FER+ mix or self-distilled);
+    distillation's loss is not built that way, so SAM is for label training."""
+    if cfg.sam_rho > 0 and (cfg.teachers or cfg.teacher_logits):
+        raise ConfigError("sam_rho applies to label training (ferkit train), not to distillation from teachers")
+
+
 def _outside_fold(cfg: TrainConfig, train: FERDataset, targets: np.ndarray | None):
     """The Training images (and their targets) outside fold `cfg.fold` of `cfg.folds`: a k-fold teacher's share."""
     from ferkit.data import kfold_assignment
@@ -412,6 +419,7 @@ def run_recipe(cfg: TrainConfig, run_dir: Path | None = None) -> tuple[dict, Pat
     from ferkit.data import load_fer2013, make_splits, with_votes
 
     _check_self_distill(cfg)
+    _check_sam(cfg)
     ds = load_fer2013(cfg.data)
     if cfg.ferplus_weight > 0 or cfg.labels == "ferplus":
         ds = with_votes(ds, cfg.ferplus)

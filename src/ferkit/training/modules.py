@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from functools import partial
 
 import lightning as L
@@ -15,6 +16,33 @@ from ferkit.training.augment import augment, mixup, random_erasing
 from ferkit.training.config import Phase, TrainConfig, to_dict
 
 Mix = tuple[torch.Tensor, float]  # mixup's partner indices (B,) and the weight of each image's own label
+
+
+def _row_targets(y: torch.Tensor, mix: Mix | None, soft: torch.Tensor | None) -> torch.Tensor:
+    """Each training image's target probabilities (B, 7), mixup folded in. Cross-entropy is linear in its target
+    (label smoothing too), so scoring against these equals the lam-weighted sum of `_cross_entropy`, row by row."""
+    target = F.one_hot(y, NUM_CLASSES).float() if soft is None else soft.float()
+    if mix is None:
+        return target
+    partner, lam = mix
+    return lam * target + (1 - lam) * target[partner]
+
+
+@contextmanager
+def _running_stats_kept(model: torch.nn.Module):
+    """A training-mode pass that leaves BatchNorm's running mean, variance and count as they were."""
+    norms = [
+        m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+    kept = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in norms]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (mean, var, count) in zip(norms, kept, strict=True):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
 
 
 class FERModule(L.LightningModule):
@@ -86,7 +114,40 @@ class FERModule(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y, *soft = batch  # soft: [(B, 7) target probabilities] when the recipe mixes in FER+ votes
         x, mix = self._augmented(x, batch_idx)
-        return self._step((x, y), "train", mix, soft[0] if soft else None)
+        soft = soft[0] if soft else None
+        self._sharpness_ascent(x, _row_targets(y, mix, soft))
+        return self._step((x, y), "train", mix, soft)
+
+    def _sharpness_ascent(self, x: torch.Tensor, target: torch.Tensor) -> None:
+        """SAM's first half (Foret et al., 2021): move the weights to w + e, e = rho * g / |g|, g the loss gradient
+        on the batch's first sam_fraction (x (B, 1, crop, crop), target (B, 7) probabilities). The step's own
+        forward and backward then run at w + e; on_before_optimizer_step moves the weights back to w before the
+        optimizer applies that gradient. BatchNorm's running statistics are left as the ascent pass found them."""
+        self._sam_moves: list[tuple[torch.Tensor, torch.Tensor]] = []
+        rho = self.config.sam_rho
+        if rho <= 0:
+            return
+        k = max(1, round(len(x) * self.config.sam_fraction))
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        with _running_stats_kept(self.model):  # restored after the backward, which reads the saved statistics
+            logits = self(x[:k]).float()  # (k, 7)
+            loss = F.cross_entropy(logits, target[:k], label_smoothing=self.config.label_smoothing)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+        moved = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for _, g in moved]))
+        scale = rho / (norm + 1e-12)
+        with torch.no_grad():
+            for p, g in moved:
+                e = (g * scale).to(p.dtype)
+                p.add_(e)
+                self._sam_moves.append((p, e))
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # After backward at w + e, before the optimizer's step: back to w (the gradient stays that of w + e).
+        with torch.no_grad():
+            for p, e in getattr(self, "_sam_moves", []):
+                p.sub_(e)
+        self._sam_moves = []
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch[:2]
@@ -236,6 +297,7 @@ class SelfDistillModule(FERModule):
         x, mix = self._augmented(x, batch_idx)
         a, rows = self.alpha(), rows.cpu()
         soft = (1 - a) * F.one_hot(y, NUM_CLASSES).float() + a * self.past[rows].to(y.device)  # (B, 7)
+        self._sharpness_ascent(x, _row_targets(y, mix, soft))
         logits = self(x)
         loss = self._cross_entropy(logits, y, mix, soft)
         self._record(logits.detach(), rows, mix)
