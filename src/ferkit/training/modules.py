@@ -122,8 +122,8 @@ class FERModule(L.LightningModule):
         """SAM's first half (Foret et al., 2021): move the weights to w + e, e = rho * g / |g|, g the loss gradient
         on the batch's first sam_fraction (x (B, 1, crop, crop), target (B, 7) probabilities). The step's own
         forward and backward then run at w + e; on_before_optimizer_step moves the weights back to w before the
-        optimizer applies that gradient. BatchNorm's running statistics are left as the ascent pass found them."""
-        self._sam_moves: list[tuple[torch.Tensor, torch.Tensor]] = []
+        optimizer applies that gradient. The ascent pass leaves BatchNorm's running statistics as it found them."""
+        self._sam_kept: list[tuple[torch.Tensor, torch.Tensor]] = []  # (parameter, its value at w)
         rho = self.config.sam_rho
         if rho <= 0:
             return
@@ -138,16 +138,15 @@ class FERModule(L.LightningModule):
         scale = rho / (norm + 1e-12)
         with torch.no_grad():
             for p, g in moved:
-                e = (g * scale).to(p.dtype)
-                p.add_(e)
-                self._sam_moves.append((p, e))
+                self._sam_kept.append((p, p.detach().clone()))  # w itself: w + e - e need not round back to w
+                p.add_((g * scale).to(p.dtype))
 
     def on_before_optimizer_step(self, optimizer) -> None:
         # After backward at w + e, before the optimizer's step: back to w (the gradient stays that of w + e).
         with torch.no_grad():
-            for p, e in getattr(self, "_sam_moves", []):
-                p.sub_(e)
-        self._sam_moves = []
+            for p, w in getattr(self, "_sam_kept", []):
+                p.copy_(w)
+        self._sam_kept = []
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch[:2]
