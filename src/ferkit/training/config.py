@@ -84,8 +84,8 @@ class TrainConfig:
     self_distill: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     # sharpness-aware minimisation (SAM, Foret et al., ICLR 2021), a label-noise remedy that spends compute rather
     # than labels: each step's gradient is taken at the weights moved sam_rho (L2) up the loss gradient, that ascent
-    # gradient taken on the first sam_fraction of the batch (m-sharpness: a sub-batch costs less and generalises no
-    # worse). 0: off. Label training only (`ferkit train`, with or without self_distill).
+    # gradient taken on the first sam_fraction of the batch (m-sharpness: a sub-batch costs less and, in the paper,
+    # generalises no worse). 0: off. Label training only (`ferkit train`, with or without self_distill).
     sam_rho: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     sam_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
     # k-fold teachers (issue 18): folds > 0 trains on the Training images outside fold `fold` (duplicate groups kept
