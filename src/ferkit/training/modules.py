@@ -18,14 +18,18 @@ from ferkit.training.config import Phase, TrainConfig, to_dict
 Mix = tuple[torch.Tensor, float]  # mixup's partner indices (B,) and the weight of each image's own label
 
 
-def _row_targets(y: torch.Tensor, mix: Mix | None, soft: torch.Tensor | None) -> torch.Tensor:
-    """Each training image's target probabilities (B, 7), mixup folded in. Cross-entropy is linear in its target
-    (label smoothing too), so scoring against these equals the lam-weighted sum of `_cross_entropy`, row by row."""
-    target = F.one_hot(y, NUM_CLASSES).float() if soft is None else soft.float()
+def _mix_rows(target: torch.Tensor, mix: Mix | None) -> torch.Tensor:
+    """Per-image target probabilities (B, K) of a mixed batch: each blend's own row and its partner's, by lam."""
     if mix is None:
         return target
     partner, lam = mix
     return lam * target + (1 - lam) * target[partner]
+
+
+def _row_targets(y: torch.Tensor, mix: Mix | None, soft: torch.Tensor | None) -> torch.Tensor:
+    """Each training image's target probabilities (B, 7), mixup folded in. Cross-entropy is linear in its target
+    (label smoothing too), so scoring against these equals the lam-weighted sum of `_cross_entropy`, row by row."""
+    return _mix_rows(F.one_hot(y, NUM_CLASSES).float() if soft is None else soft.float(), mix)
 
 
 @contextmanager
@@ -50,6 +54,7 @@ class FERModule(L.LightningModule):
         super().__init__()
         self.model, self.config, self.phase = model, config, phase
         self.contract = model.pretrained_cfg
+        self._sam_kept: list[tuple[torch.Tensor, torch.Tensor]] = []  # SAM: (parameter, its value at w) mid-step
         # The resolved recipe travels inside every Lightning checkpoint.
         self.save_hyperparameters({"config": to_dict(config), "phase": dataclasses.asdict(phase)})
 
@@ -115,23 +120,25 @@ class FERModule(L.LightningModule):
         x, y, *soft = batch  # soft: [(B, 7) target probabilities] when the recipe mixes in FER+ votes
         x, mix = self._augmented(x, batch_idx)
         soft = soft[0] if soft else None
-        self._sharpness_ascent(x, _row_targets(y, mix, soft))
+        self._sharpness_ascent(x, y, mix, soft)
         return self._step((x, y), "train", mix, soft)
 
-    def _sharpness_ascent(self, x: torch.Tensor, target: torch.Tensor) -> None:
+    def _sharpness_ascent(self, x: torch.Tensor, y: torch.Tensor, mix: Mix | None, soft: torch.Tensor | None) -> None:
         """SAM's first half (Foret et al., 2021): move the weights to w + e, e = rho * g / |g|, g the loss gradient
-        on the batch's first sam_fraction (x (B, 1, crop, crop), target (B, 7) probabilities). The step's own
-        forward and backward then run at w + e; on_before_optimizer_step moves the weights back to w before the
-        optimizer applies that gradient. The ascent pass leaves BatchNorm's running statistics as it found them."""
-        self._sam_kept: list[tuple[torch.Tensor, torch.Tensor]] = []  # (parameter, its value at w)
+        on the batch's first sam_fraction (x (B, 1, crop, crop) against each image's target, `_row_targets`). The
+        step's own forward and backward then run at w + e; on_before_optimizer_step moves the weights back to w
+        before the optimizer applies that gradient. The ascent pass leaves BatchNorm's running statistics as it
+        found them."""
+        self._sam_kept = []
         rho = self.config.sam_rho
         if rho <= 0:
             return
         k = max(1, round(len(x) * self.config.sam_fraction))
+        target = _row_targets(y, mix, soft)[:k]  # (k, 7); the whole batch first: a blend's partner may lie past k
         params = [p for p in self.model.parameters() if p.requires_grad]
         with _running_stats_kept(self.model):  # restored after the backward, which reads the saved statistics
             logits = self(x[:k]).float()  # (k, 7)
-            loss = F.cross_entropy(logits, target[:k], label_smoothing=self.config.label_smoothing)
+            loss = F.cross_entropy(logits, target, label_smoothing=self.config.label_smoothing)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
         moved = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for _, g in moved]))
@@ -144,7 +151,7 @@ class FERModule(L.LightningModule):
     def on_before_optimizer_step(self, optimizer) -> None:
         # After backward at w + e, before the optimizer's step: back to w (the gradient stays that of w + e).
         with torch.no_grad():
-            for p, w in getattr(self, "_sam_kept", []):
+            for p, w in self._sam_kept:
                 p.copy_(w)
         self._sam_kept = []
 
@@ -263,10 +270,7 @@ class LogitDistillModule(FERModule):
         x, mix = self._augmented(x, batch_idx)
         logits = self(x).float()
         temp, alpha = self.config.distill_temperature, self.config.distill_alpha
-        t_probs = F.softmax(t_logits.float() / temp, 1)  # (B, 7)
-        if mix is not None:
-            partner, lam = mix
-            t_probs = lam * t_probs + (1 - lam) * t_probs[partner]
+        t_probs = _mix_rows(F.softmax(t_logits.float() / temp, 1), mix)  # (B, 7)
         loss = alpha * soft_kl(logits, t_probs, temp) + (1 - alpha) * self._cross_entropy(logits, y, mix, soft)
         self._log_train(loss, logits, y)
         return loss
@@ -296,7 +300,7 @@ class SelfDistillModule(FERModule):
         x, mix = self._augmented(x, batch_idx)
         a, rows = self.alpha(), rows.cpu()
         soft = (1 - a) * F.one_hot(y, NUM_CLASSES).float() + a * self.past[rows].to(y.device)  # (B, 7)
-        self._sharpness_ascent(x, _row_targets(y, mix, soft))
+        self._sharpness_ascent(x, y, mix, soft)
         logits = self(x)
         loss = self._cross_entropy(logits, y, mix, soft)
         self._record(logits.detach(), rows, mix)
