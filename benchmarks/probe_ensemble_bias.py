@@ -23,7 +23,7 @@ from common import report
 
 from ferkit.data import load_fer2013, locate, make_splits
 from ferkit.data.source import data_identity
-from ferkit.predictions import log_softmax, read_run, split_rows
+from ferkit.predictions import half_splits, log_softmax, ranked_runs, read_run, split_rows
 
 
 def fit_bias(logp: np.ndarray, labels: np.ndarray, steps: int = 300) -> np.ndarray:
@@ -37,14 +37,11 @@ def fit_bias(logp: np.ndarray, labels: np.ndarray, steps: int = 300) -> np.ndarr
 
 def held_out_gains(probs: dict[str, np.ndarray], labels: np.ndarray, k: int, repeats: int) -> list[tuple[float, float]]:
     """(accuracy without, with the offsets) on each held-out half."""
-    rng, half, out = np.random.default_rng(0), len(labels) // 2, []
-    for _ in range(repeats):
-        perm = rng.permutation(len(labels))
-        for fit, held in ((perm[:half], perm[half:]), (perm[half:], perm[:half])):
-            order = sorted(probs, key=lambda n: (-(probs[n][fit].argmax(1) == labels[fit]).mean(), n))[:k]
-            logp = np.log(sum(probs[n] for n in order) / k)  # (n, 7)
-            b = fit_bias(logp[fit], labels[fit])
-            out.append(tuple(float(((logp[held] + c).argmax(1) == labels[held]).mean()) for c in (0.0, b)))
+    out = []
+    for fit, held in half_splits(len(labels), repeats, seed=0):  # cv_select's halves
+        logp = np.log(sum(probs[n] for n in ranked_runs(probs, labels, fit)[:k]) / k)  # (n, 7)
+        b = fit_bias(logp[fit], labels[fit])
+        out.append(tuple(float(((logp[held] + c).argmax(1) == labels[held]).mean()) for c in (0.0, b)))
     return out
 
 
@@ -58,7 +55,8 @@ def main() -> None:
     args = p.parse_args()
     source = locate(args.data)
     splits = make_splits(load_fer2013(source), "official")
-    runs = [read_run(r, data_identity(source)["sha256"], split_rows(splits)) for r in args.runs]
+    sha, rows_per_split = data_identity(source)["sha256"], split_rows(splits)
+    runs = [read_run(r, sha, rows_per_split) for r in args.runs]
     probs = {r.name: np.exp(log_softmax(r.split("PublicTest", args.tta))) for r in runs}
     rows = []
     for k in (k for k in args.k if k <= len(probs)):

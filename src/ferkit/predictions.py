@@ -151,7 +151,7 @@ def _accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float((probs.argmax(1) == labels).mean())
 
 
-def _ranked(probs: dict[str, np.ndarray], labels: np.ndarray, rows: np.ndarray) -> list[str]:
+def ranked_runs(probs: dict[str, np.ndarray], labels: np.ndarray, rows: np.ndarray) -> list[str]:
     """Run names by their single accuracy on `rows`, best first (ties: name order, so the ranking is stable)."""
     return sorted(probs, key=lambda n: (-_accuracy(probs[n][rows], labels[rows]), n))
 
@@ -162,6 +162,15 @@ def _top_k_accuracies(probs: dict[str, np.ndarray], order: list[str], labels: np
     for name in order:
         total = total + probs[name][rows]
         yield _accuracy(total, labels[rows])
+
+
+def half_splits(n: int, repeats: int, seed: int = 0):
+    """(fit rows, held-out rows) of `repeats` random halves of n images, each half used both ways, from `seed`."""
+    rng, half = np.random.default_rng(seed), n // 2
+    for _ in range(repeats):
+        perm = rng.permutation(n)
+        yield perm[:half], perm[half:]
+        yield perm[half:], perm[:half]
 
 
 def cv_select(public: dict[str, np.ndarray], labels: np.ndarray, repeats: int = 20, seed: int = 0) -> Selection:
@@ -180,24 +189,21 @@ def cv_select(public: dict[str, np.ndarray], labels: np.ndarray, repeats: int = 
     if len(labels) < 4:  # each half must hold images to fit on and to score
         raise ValueError(f"cross-validated selection needs at least 4 PublicTest images, got {len(labels)}")
     probs = {n: np.exp(log_softmax(public[n])) for n in names}
-    rng, half = np.random.default_rng(seed), len(labels) // 2
     # insertion order top1..topn, then greedy: max() below keeps the first best, i.e. the simplest rule on ties
     scores: dict[str, list[float]] = {f"top{k}": [] for k in range(1, len(names) + 1)} | {"greedy": []}
-    for _ in range(repeats):
-        perm = rng.permutation(len(labels))
-        for fit, held in ((perm[:half], perm[half:]), (perm[half:], perm[:half])):
-            order = _ranked(probs, labels, fit)
-            for k, acc in enumerate(_top_k_accuracies(probs, order, labels, held), 1):
-                scores[f"top{k}"].append(acc)
-            greedy = greedy_select({n: public[n][fit] for n in names}, labels[fit])
-            mixed = sum(w * probs[n][held] for n, w in greedy.weights.items())
-            scores["greedy"].append(_accuracy(mixed, labels[held]))
+    for fit, held in half_splits(len(labels), repeats, seed):
+        order = ranked_runs(probs, labels, fit)
+        for k, acc in enumerate(_top_k_accuracies(probs, order, labels, held), 1):
+            scores[f"top{k}"].append(acc)
+        greedy = greedy_select({n: public[n][fit] for n in names}, labels[fit])
+        mixed = sum(w * probs[n][held] for n, w in greedy.weights.items())
+        scores["greedy"].append(_accuracy(mixed, labels[held]))
     cv = {rule: float(np.mean(v)) for rule, v in scores.items()}
     rule = max(cv, key=cv.get)
     if rule == "greedy":
         return replace(greedy_select(public, labels), cv=cv, rule=rule)
     every = np.arange(len(labels))
-    order = _ranked(probs, labels, every)[: int(rule.removeprefix("top"))]
+    order = ranked_runs(probs, labels, every)[: int(rule.removeprefix("top"))]
     history = list(zip(order, _top_k_accuracies(probs, order, labels, every), strict=True))
     return Selection(order, dict.fromkeys(order, 1), history[-1][1], history, cv, rule)
 
