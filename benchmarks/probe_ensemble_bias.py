@@ -23,7 +23,7 @@ from common import report
 
 from ferkit.data import load_fer2013, locate, make_splits
 from ferkit.data.source import data_identity
-from ferkit.predictions import half_splits, log_softmax, ranked_runs, read_run, split_rows
+from ferkit.predictions import half_splits, log_softmax, ranked_runs, read_runs
 
 
 def fit_bias(logp: np.ndarray, labels: np.ndarray, steps: int = 300) -> np.ndarray:
@@ -55,8 +55,7 @@ def main() -> None:
     args = p.parse_args()
     source = locate(args.data)
     splits = make_splits(load_fer2013(source), "official")
-    sha, rows_per_split = data_identity(source)["sha256"], split_rows(splits)
-    runs = [read_run(r, sha, rows_per_split) for r in args.runs]
+    runs = read_runs(args.runs, data_identity(source)["sha256"], splits)
     probs = {r.name: np.exp(log_softmax(r.split("PublicTest", args.tta))) for r in runs}
     rows = []
     for k in (k for k in args.k if k <= len(probs)):

@@ -213,6 +213,12 @@ def split_rows(splits) -> dict[str, int]:
     return {"Training": len(splits.train), "PublicTest": len(splits.val), "PrivateTest": len(splits.test)}
 
 
+def read_runs(paths: list[str | Path], data_sha256: str, splits) -> list[RunPredictions]:
+    """Every run in `paths`, refused if made on another data file or for other split sizes than `splits`."""
+    rows = split_rows(splits)
+    return [read_run(p, data_sha256, rows) for p in paths]
+
+
 def ensemble_from_runs(
     paths: list[str | Path], data: str | None = None, tta: bool = False, select: str = "greedy"
 ) -> dict:
@@ -229,7 +235,7 @@ def ensemble_from_runs(
     source = locate(data)
     sha = data_identity(source)["sha256"]
     splits = make_splits(load_fer2013(source), "official")
-    runs = [read_run(p, sha, split_rows(splits)) for p in paths]
+    runs = read_runs(paths, sha, splits)
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise PredictionFileError(f"run names repeat: {', '.join(names)}")

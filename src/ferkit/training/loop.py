@@ -92,13 +92,11 @@ def _teacher_logits(cfg: TrainConfig, splits: Splits) -> np.ndarray:
     """(N, 7) float32: the committed runs' Training logits, ensembled, refused if made on another data file."""
     from ferkit.data import locate
     from ferkit.data.source import data_identity
-    from ferkit.predictions import ensemble_logits, read_run
+    from ferkit.predictions import ensemble_logits, read_runs
 
     if cfg.split != "official":
         raise ValueError("teacher_logits are per Training row: they need split=official")
-    sha = data_identity(locate(cfg.data))["sha256"]
-    rows = {"Training": len(splits.train), "PublicTest": len(splits.val), "PrivateTest": len(splits.test)}
-    runs = [read_run(p, sha, rows) for p in cfg.teacher_logits]
+    runs = read_runs(cfg.teacher_logits, data_identity(locate(cfg.data))["sha256"], splits)
     return ensemble_logits([r.logits["Training"] for r in runs]).astype(np.float32)
 
 
