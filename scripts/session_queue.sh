@@ -40,6 +40,11 @@
 # The rule it is read by is in docs/RESULTS.md, written before it ran.
 # Measured: 124 minutes in all (118.9 of training, a slower host than s181's); PublicTest 0.7158, so the default
 # stays (PrivateTest 73.47%); the ensembles' CV rule over 39 runs: 74.87%, five images under 75.0%.
+# Twentieth session (2026-12-07, AMD EPYC with AVX512-BF16, no GPU lent): the nineteenth session's step with one
+# change besides its seed (201), a label source no member has: the hard term's label mixed half and half with the
+# image's FER+ vote shares (ferplus_weight 0.5; Training rows' votes only). Its question: a strong member that errs
+# unlike the fast_fer family, which the ensemble's line asks for. The rule it is read by is in docs/RESULTS.md,
+# written before it ran.
 set -euo pipefail
 WT=$(cd "$(dirname "$0")/.." && pwd)
 MAIN=${MAIN:-/work/main}
@@ -74,12 +79,13 @@ fast_fer-c44-distill8-e37-s93-h200 fast_fer-distill2-e40-s54 fast_fer-c44-distil
 fast_fer-distill12-e40-s61 fast_fer-c44-mix-ema-e42-s112 fast_fer-c44-mix-ema-e42-s111 fast_fer-c44-distill-e30-s51"
 if [ -z "$TEACHERS" ]; then TEACHERS=$(for r in $BEST; do printf '%s ' "$MAIN/results/runs/$r"; done); fi
 EPOCHS=${EPOCHS:-46}
-SEED=${SEED:-191}
+SEED=${SEED:-201}
 MODEL=${MODEL:-fast_fer_res}
 WARMUP=${WARMUP:-2.3}  # 5% of the epochs, as 2.1 of 42
+FERPLUS=${FERPLUS:-0.5}  # FER+ vote shares' weight in the hard term's label (0: FER2013's label alone)
 # shellcheck disable=SC2086  # TEACHERS is a list of run folders
-step A "$((EPOCHS * 3))" "$MODEL-c44-distill13-mix-ema-e$EPOCHS-s$SEED" distill --teacher-logits $TEACHERS \
+step A "$((EPOCHS * 3))" "$MODEL-c44-distill13-fp$FERPLUS-mix-ema-e$EPOCHS-s$SEED" distill --teacher-logits $TEACHERS \
     --config fast --set model="$MODEL" --set model_args.crop=44 --set phases.0.epochs="$EPOCHS" \
     --set warmup_epochs="$WARMUP" --set threads=2 --set phases.0.augment.mixup=0.2 --set ema_decay=0.995 \
-    --seed "$SEED"
+    --set ferplus_weight="$FERPLUS" --seed "$SEED"
 echo "queue finished at $(elapsed_min) min, $(date -u)"
