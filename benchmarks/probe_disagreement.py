@@ -1,0 +1,60 @@
+"""Do two committed runs err alike? Pairwise disagreement on PublicTest; no other split is read.
+
+python benchmarks/probe_disagreement.py results/runs/* --ref results/runs/A [results/runs/B ...] [--tta]
+
+An ensemble gains only where its members disagree: two runs that predict the same class on nearly every image
+add nothing to each other, however accurate each is. For every run and every reference run this prints, on
+PublicTest: the share of images on which their predicted classes differ, and the share of the reference's errors
+that the run gets right (what it could correct in an ensemble). Two seeds of one recipe give the floor to read
+the rest against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report
+
+from ferkit.data import load_fer2013, locate, make_splits
+from ferkit.data.source import data_identity
+from ferkit.predictions import read_runs
+
+
+def pair_figures(pred: np.ndarray, ref: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(share of images where the two predictions differ, share of ref's errors that pred gets right)."""
+    ref_wrong = ref != labels
+    return float((pred != ref).mean()), float((pred[ref_wrong] == labels[ref_wrong]).mean())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--ref", nargs="+", required=True, help="reference runs (each also given among the runs)")
+    p.add_argument("--tta", action="store_true")
+    p.add_argument("--data", default=None)
+    args = p.parse_args()
+    source = locate(args.data)
+    splits = make_splits(load_fer2013(source), "official")
+    runs = read_runs(sorted(set(args.runs) | set(args.ref)), data_identity(source)["sha256"], splits)
+    labels = splits.val.labels  # PublicTest
+    preds = {r.name: r.split("PublicTest", args.tta).argmax(1) for r in runs}  # name -> (3589,)
+    refs = [Path(r).name for r in args.ref]
+    rows = []
+    for name, pred in sorted(preds.items(), key=lambda kv: -float((kv[1] == labels).mean())):
+        row: dict = {"run": name, "PublicTest": float((pred == labels).mean())}
+        for ref in refs:
+            if ref != name:
+                row[f"differs from {ref[-4:]}"], row[f"fixes {ref[-4:]}"] = pair_figures(pred, preds[ref], labels)
+            else:
+                row[f"differs from {ref[-4:]}"], row[f"fixes {ref[-4:]}"] = 0.0, 0.0
+        rows.append(row)
+    report(f"disagreement_{len(preds)}runs{'_tta' if args.tta else ''}", rows, {"refs": refs})
+
+
+if __name__ == "__main__":
+    main()
