@@ -31,6 +31,15 @@ def pair_figures(pred: np.ndarray, ref: np.ndarray, labels: np.ndarray) -> tuple
     return float((pred != ref).mean()), float((pred[ref_wrong] == labels[ref_wrong]).mean())
 
 
+def short_labels(names: list[str]) -> dict[str, str]:
+    """Each name's shortest tail of "-"-separated parts that no other name shares ("s191", "s92-h200")."""
+    for k in range(1, max(len(n.split("-")) for n in names) + 1):
+        tails = {n: "-".join(n.split("-")[-k:]) for n in names}
+        if len(set(tails.values())) == len(names):
+            return tails
+    return {n: n for n in names}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+")
@@ -43,17 +52,14 @@ def main() -> None:
     runs = read_runs(sorted(set(args.runs) | set(args.ref)), data_identity(source)["sha256"], splits)
     labels = splits.val.labels  # PublicTest
     preds = {r.name: r.split("PublicTest", args.tta).argmax(1) for r in runs}  # name -> (3589,)
-    refs = [Path(r).name for r in args.ref]
+    refs = short_labels(list(dict.fromkeys(Path(r).name for r in args.ref)))  # run name -> column label
     rows = []
     for name, pred in sorted(preds.items(), key=lambda kv: -float((kv[1] == labels).mean())):
         row: dict = {"run": name, "PublicTest": float((pred == labels).mean())}
-        for ref in refs:
-            if ref != name:
-                row[f"differs from {ref[-4:]}"], row[f"fixes {ref[-4:]}"] = pair_figures(pred, preds[ref], labels)
-            else:
-                row[f"differs from {ref[-4:]}"], row[f"fixes {ref[-4:]}"] = 0.0, 0.0
+        for ref, label in refs.items():  # a run against itself: differs 0, fixes 0
+            row[f"differs from {label}"], row[f"fixes {label}"] = pair_figures(pred, preds[ref], labels)
         rows.append(row)
-    report(f"disagreement_{len(preds)}runs{'_tta' if args.tta else ''}", rows, {"refs": refs})
+    report(f"disagreement_{len(preds)}runs{'_tta' if args.tta else ''}", rows, {"refs": list(refs)})
 
 
 if __name__ == "__main__":
