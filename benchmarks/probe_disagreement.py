@@ -20,9 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
-from ferkit.data import load_fer2013, locate, make_splits
-from ferkit.data.source import data_identity
-from ferkit.predictions import read_runs
+from ferkit.predictions import load_runs
 
 
 def pair_figures(pred: np.ndarray, ref: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -47,9 +45,7 @@ def main() -> None:
     p.add_argument("--tta", action="store_true")
     p.add_argument("--data", default=None)
     args = p.parse_args()
-    source = locate(args.data)
-    splits = make_splits(load_fer2013(source), "official")
-    runs = read_runs(sorted(set(args.runs) | set(args.ref)), data_identity(source)["sha256"], splits)
+    runs, splits, _ = load_runs(sorted(set(args.runs) | set(args.ref)), args.data)
     labels = splits.val.labels  # PublicTest
     preds = {r.name: r.split("PublicTest", args.tta).argmax(1) for r in runs}  # name -> (3589,)
     refs = short_labels(list(dict.fromkeys(Path(r).name for r in args.ref)))  # run name -> column label

@@ -21,9 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
-from ferkit.data import load_fer2013, locate, make_splits
-from ferkit.data.source import data_identity
-from ferkit.predictions import half_splits, log_softmax, ranked_runs, read_runs
+from ferkit.predictions import half_splits, load_runs, log_softmax, ranked_runs
 
 
 def fit_bias(logp: np.ndarray, labels: np.ndarray, steps: int = 300) -> np.ndarray:
@@ -53,9 +51,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--data", default=None)
     args = p.parse_args()
-    source = locate(args.data)
-    splits = make_splits(load_fer2013(source), "official")
-    runs = read_runs(args.runs, data_identity(source)["sha256"], splits)
+    runs, splits, _ = load_runs(args.runs, args.data)
     probs = {r.name: np.exp(log_softmax(r.split("PublicTest", args.tta))) for r in runs}
     rows = []
     for k in (k for k in args.k if k <= len(probs)):

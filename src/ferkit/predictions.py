@@ -11,11 +11,15 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ferkit.errors import PredictionFileError
 from ferkit.labels import NUM_CLASSES
+
+if TYPE_CHECKING:
+    from ferkit.data import Splits
 
 SPLIT_ROWS: dict[str, int] = {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
 PREDICTIONS_FILE = "predictions.npz"
@@ -219,6 +223,19 @@ def read_runs(paths: list[str | Path], data_sha256: str, splits) -> list[RunPred
     return [read_run(p, data_sha256, rows) for p in paths]
 
 
+def load_runs(paths: list[str | Path], data: str | None = None) -> tuple[list[RunPredictions], Splits, str]:
+    """(runs, the official splits, the data file's sha256): every run in `paths` read against the FER2013 file
+    found as `locate(data)` finds it, refused if made on another file. The one way commands that score committed
+    runs (the ensemble, the probes in benchmarks/) get both the runs and the labels to score them with."""
+    from ferkit.data import load_fer2013, locate, make_splits
+    from ferkit.data.source import data_identity
+
+    source = locate(data)
+    sha = data_identity(source)["sha256"]
+    splits = make_splits(load_fer2013(source), "official")
+    return read_runs(paths, sha, splits), splits, sha
+
+
 def ensemble_from_runs(
     paths: list[str | Path], data: str | None = None, tta: bool = False, select: str = "greedy"
 ) -> dict:
@@ -227,15 +244,10 @@ def ensemble_from_runs(
     after the choice is made."""
     if select not in SELECTORS:
         raise ValueError(f"unknown ensemble selection {select!r}; choose from {', '.join(SELECTORS)}")
-    from ferkit.data import load_fer2013, locate, make_splits
     from ferkit.data.quality import unseen_mask
-    from ferkit.data.source import data_identity
     from ferkit.metrics import subset_summary
 
-    source = locate(data)
-    sha = data_identity(source)["sha256"]
-    splits = make_splits(load_fer2013(source), "official")
-    runs = read_runs(paths, sha, splits)
+    runs, splits, sha = load_runs(paths, data)
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise PredictionFileError(f"run names repeat: {', '.join(names)}")
