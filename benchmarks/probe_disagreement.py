@@ -1,12 +1,14 @@
 """Do two committed runs err alike? Pairwise disagreement on PublicTest; no other split is read.
 
 python benchmarks/probe_disagreement.py results/runs/* --ref results/runs/A [results/runs/B ...] [--tta]
+    [--committee NAME results/runs/C results/runs/D ...]   # repeatable
 
 An ensemble gains only where its members disagree: two runs that predict the same class on nearly every image
 add nothing to each other, however accurate each is. For every run and every reference run this prints, on
 PublicTest: the share of images on which their predicted classes differ, and the share of the reference's errors
 that the run gets right (what it could correct in an ensemble). Two seeds of one recipe give the floor to read
-the rest against.
+the rest against. A committee (the mean probability of the runs it names, as a teacher set is distilled from)
+enters as one more row and one more reference, "committee:NAME".
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 
-from ferkit.predictions import load_runs
+from ferkit.predictions import ensemble_logits, load_runs
 
 
 def pair_figures(pred: np.ndarray, ref: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -43,19 +45,38 @@ def main() -> None:
     p.add_argument("runs", nargs="+")
     p.add_argument("--ref", nargs="+", required=True, help="reference runs (each also given among the runs)")
     p.add_argument("--tta", action="store_true")
+    p.add_argument(
+        "--committee",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("NAME", "RUN"),
+        help="a name, then the runs whose mean probability is one more row and reference",
+    )
     p.add_argument("--data", default=None)
     args = p.parse_args()
-    runs, splits, _ = load_runs(sorted(set(args.runs) | set(args.ref)), args.data)
+    if any(len(c) < 2 for c in args.committee):
+        p.error("--committee needs a name and at least one run")
+    members = {c[0]: c[1:] for c in args.committee}  # committee name -> run paths
+    paths = set(args.runs) | set(args.ref) | {m for ms in members.values() for m in ms}
+    runs, splits, _ = load_runs(sorted(paths), args.data)
     labels = splits.val.labels  # PublicTest
-    preds = {r.name: r.split("PublicTest", args.tta).argmax(1) for r in runs}  # name -> (3589,)
-    refs = short_labels(list(dict.fromkeys(Path(r).name for r in args.ref)))  # run name -> column label
+    logits = {r.name: r.split("PublicTest", args.tta) for r in runs}  # name -> (3589, 7)
+    preds = {Path(r).name: logits[Path(r).name].argmax(1) for r in args.runs}  # name -> (3589,)
+    preds |= {Path(r).name: logits[Path(r).name].argmax(1) for r in args.ref}
+    for name, ms in members.items():
+        preds[f"committee:{name}"] = ensemble_logits([logits[Path(m).name] for m in ms]).argmax(1)
+    ref_names = list(dict.fromkeys(Path(r).name for r in args.ref))
+    refs = short_labels(ref_names) | {f"committee:{n}": n for n in members}  # name -> column label
     rows = []
     for name, pred in sorted(preds.items(), key=lambda kv: -float((kv[1] == labels).mean())):
         row: dict = {"run": name, "PublicTest": float((pred == labels).mean())}
         for ref, label in refs.items():  # a run against itself: differs 0, fixes 0
             row[f"differs from {label}"], row[f"fixes {label}"] = pair_figures(pred, preds[ref], labels)
         rows.append(row)
-    report(f"disagreement_{len(preds)}runs{'_tta' if args.tta else ''}", rows, {"refs": list(refs)})
+    extra = {"refs": list(refs), "committees": {n: [Path(m).name for m in ms] for n, ms in members.items()}}
+    tag = f"_{'_'.join(members)}" if members else ""
+    report(f"disagreement_{len(preds) - len(members)}runs{tag}{'_tta' if args.tta else ''}", rows, extra)
 
 
 if __name__ == "__main__":
