@@ -53,6 +53,8 @@
 # hard labels alone (no soft-target ancestry; disjoint from the 13; their ensemble 0.7253 PublicTest against the
 # 13's 0.7264), PLAIN below. Its question: a strong member that does not learn from the 13's soft targets errs
 # unlike s181/s191 (target 3). The rule it is read by is in docs/RESULTS.md, written before it ran.
+# Measured: 119 minutes in all (114.2 of training); PublicTest 0.7133 (PrivateTest 72.00%); it differs from s191 on
+# 13.60% of PublicTest (the floor 12.43%), past the 1-point bar, but the ensembles' CV rule over 41 runs: 74.70%.
 set -euo pipefail
 WT=$(cd "$(dirname "$0")/.." && pwd)
 MAIN=${MAIN:-/work/main}
