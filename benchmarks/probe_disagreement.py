@@ -14,6 +14,7 @@ enters as one more row and one more reference, "committee:NAME".
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -55,8 +56,11 @@ def main() -> None:
     )
     p.add_argument("--data", default=None)
     args = p.parse_args()
-    if any(len(c) < 2 for c in args.committee):
-        p.error("--committee needs a name and at least one run")
+    for c in args.committee:  # the names become column labels and part of the JSON's file name
+        if len(c) < 2 or not re.fullmatch(r"[A-Za-z0-9_.-]+", c[0]):
+            p.error(f"--committee {' '.join(c)!r}: give a name of letters, digits, '_', '.', '-', then its runs")
+    if len({c[0] for c in args.committee}) != len(args.committee):
+        p.error("--committee names repeat")
     members = {c[0]: c[1:] for c in args.committee}  # committee name -> run paths
     paths = set(args.runs) | set(args.ref) | {m for ms in members.values() for m in ms}
     runs, splits, _ = load_runs(sorted(paths), args.data)
