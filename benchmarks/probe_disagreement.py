@@ -62,15 +62,15 @@ def main() -> None:
     if len({c[0] for c in args.committee}) != len(args.committee):
         p.error("--committee names repeat")
     members = {c[0]: c[1:] for c in args.committee}  # committee name -> run paths
-    paths = set(args.runs) | set(args.ref) | {m for ms in members.values() for m in ms}
-    runs, splits, _ = load_runs(sorted(paths), args.data)
+    paths = sorted(set(args.runs) | set(args.ref) | {m for ms in members.values() for m in ms})
+    runs, splits, _ = load_runs(paths, args.data)
     labels = splits.val.labels  # PublicTest
+    name_of = {path: r.name for path, r in zip(paths, runs, strict=True)}  # a run folder or its .npz -> run name
     logits = {r.name: r.split("PublicTest", args.tta) for r in runs}  # name -> (3589, 7)
-    preds = {Path(r).name: logits[Path(r).name].argmax(1) for r in args.runs}  # name -> (3589,)
-    preds |= {Path(r).name: logits[Path(r).name].argmax(1) for r in args.ref}
+    preds = {name_of[r]: logits[name_of[r]].argmax(1) for r in [*args.runs, *args.ref]}  # name -> (3589,)
     for name, ms in members.items():
-        preds[f"committee:{name}"] = ensemble_logits([logits[Path(m).name] for m in ms]).argmax(1)
-    ref_names = list(dict.fromkeys(Path(r).name for r in args.ref))
+        preds[f"committee:{name}"] = ensemble_logits([logits[name_of[m]] for m in ms]).argmax(1)
+    ref_names = list(dict.fromkeys(name_of[r] for r in args.ref))
     refs = short_labels(ref_names) | {f"committee:{n}": n for n in members}  # name -> column label
     rows = []
     for name, pred in sorted(preds.items(), key=lambda kv: -float((kv[1] == labels).mean())):
@@ -78,7 +78,7 @@ def main() -> None:
         for ref, label in refs.items():  # a run against itself: differs 0, fixes 0
             row[f"differs from {label}"], row[f"fixes {label}"] = pair_figures(pred, preds[ref], labels)
         rows.append(row)
-    extra = {"refs": list(refs), "committees": {n: [Path(m).name for m in ms] for n, ms in members.items()}}
+    extra = {"refs": list(refs), "committees": {n: [name_of[m] for m in ms] for n, ms in members.items()}}
     tag = f"_{'_'.join(members)}" if members else ""
     report(f"disagreement_{len(preds) - len(members)}runs{tag}{'_tta' if args.tta else ''}", rows, extra)
 
