@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,14 +83,24 @@ def read_run(path: str | Path, data_sha256: str | None = None, rows: dict[str, i
     """A run folder (or its predictions.npz) -> RunPredictions; refuses predictions made on another data file."""
     path = Path(path)
     folder = path.parent if path.name == PREDICTIONS_FILE else path
+    if folder.is_file():
+        raise PredictionFileError(
+            f"{folder}: not a run folder (give the folder holding {RUN_FILE} and {PREDICTIONS_FILE})"
+        )
     try:
         info = json.loads((folder / RUN_FILE).read_text())
+        # np.load takes anything that is not a zip for a pickle and refuses it as one; name the real problem
+        with (folder / PREDICTIONS_FILE).open("rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                raise PredictionFileError(f"{folder}: {PREDICTIONS_FILE} is not an .npz (zip) archive")
         with np.load(folder / PREDICTIONS_FILE, allow_pickle=False) as z:
             logits = {k: z[k].astype(np.float32) for k in z.files}
     except FileNotFoundError as e:
         raise PredictionFileError(f"{folder}: not a run folder ({Path(e.filename).name} is missing)") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:  # JSONDecodeError and a damaged zip member included
         raise PredictionFileError(f"{folder}: unreadable prediction files ({e})") from None
+    if not isinstance(info, dict):
+        raise PredictionFileError(f"{folder}: {RUN_FILE} holds {type(info).__name__}, not a JSON object")
     _check_arrays(logits, rows or SPLIT_ROWS, str(folder))
     if data_sha256 is not None and info.get("data_sha256") != data_sha256:
         raise PredictionFileError(

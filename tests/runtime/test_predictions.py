@@ -69,6 +69,35 @@ def test_missing_files_and_missing_info(tmp_path):
         write_run(tmp_path / "r", logits_for(ROWS), {"data_sha256": "ab"}, ROWS)
 
 
+def _truncate_npz(folder):
+    data = (folder / "predictions.npz").read_bytes()
+    (folder / "predictions.npz").write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda d: (d / "predictions.npz").write_bytes(b"x"), r"predictions.npz is not an \.npz \(zip\) archive"),
+        (lambda d: (d / "predictions.npz").write_bytes(b"\x80\x04K\x01."), "not an .npz"),  # a pickle: never loaded
+        (_truncate_npz, "unreadable prediction files"),
+        (lambda d: (d / "run.json").write_text("{not json"), "unreadable prediction files"),
+        (lambda d: (d / "run.json").write_text("[]"), "run.json holds list, not a JSON object"),
+    ],
+)
+def test_damaged_run_folders_are_refused_with_the_reason(tmp_path, damage, problem):
+    out = write_run(tmp_path / "r", logits_for(ROWS), {"data_sha256": "ab" * 32, "training_logits": "x"}, ROWS)
+    damage(out)
+    with pytest.raises(PredictionFileError, match=problem):
+        read_run(out, "ab" * 32, ROWS)
+
+
+def test_a_file_given_as_a_run_is_refused(tmp_path):
+    out = write_run(tmp_path / "r", logits_for(ROWS), {"data_sha256": "ab" * 32, "training_logits": "x"}, ROWS)
+    assert read_run(out / "predictions.npz", "ab" * 32, ROWS).name == "r"  # the folder's own file is accepted
+    with pytest.raises(PredictionFileError, match="not a run folder"):
+        read_run(out / "run.json", "ab" * 32, ROWS)
+
+
 def test_greedy_selection_adds_what_helps_on_publictest():
     labels = np.array([0, 1, 2, 3, 4, 5])
     good = np.eye(7)[labels] * 5
