@@ -95,6 +95,8 @@ def read_run(path: str | Path, data_sha256: str | None = None, rows: dict[str, i
                 raise PredictionFileError(f"{folder}: {PREDICTIONS_FILE} is not an .npz (zip) archive")
         with np.load(folder / PREDICTIONS_FILE, allow_pickle=False) as z:
             logits = {k: z[k].astype(np.float32) for k in z.files}
+    except PredictionFileError:  # already names the problem (and is a ValueError: keep it from the clause below)
+        raise
     except FileNotFoundError as e:
         raise PredictionFileError(f"{folder}: not a run folder ({Path(e.filename).name} is missing)") from None
     except (OSError, ValueError, zipfile.BadZipFile) as e:  # JSONDecodeError and a damaged zip member included

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -78,7 +79,10 @@ def _truncate_npz(folder):
     ("damage", "problem"),
     [
         (lambda d: (d / "predictions.npz").write_bytes(b"x"), r"predictions.npz is not an \.npz \(zip\) archive"),
-        (lambda d: (d / "predictions.npz").write_bytes(b"\x80\x04K\x01."), "not an .npz"),  # a pickle: never loaded
+        (
+            lambda d: (d / "predictions.npz").write_bytes(b"\x80\x04K\x01."),
+            r"predictions.npz is not an \.npz",
+        ),  # a pickle: never loaded
         (_truncate_npz, "unreadable prediction files"),
         (lambda d: (d / "run.json").write_text("{not json"), "unreadable prediction files"),
         (lambda d: (d / "run.json").write_text("[]"), "run.json holds list, not a JSON object"),
@@ -87,7 +91,7 @@ def _truncate_npz(folder):
 def test_damaged_run_folders_are_refused_with_the_reason(tmp_path, damage, problem):
     out = write_run(tmp_path / "r", logits_for(ROWS), {"data_sha256": "ab" * 32, "training_logits": "x"}, ROWS)
     damage(out)
-    with pytest.raises(PredictionFileError, match=problem):
+    with pytest.raises(PredictionFileError, match=f"^{re.escape(str(out))}: {problem}"):  # said once, not wrapped
         read_run(out, "ab" * 32, ROWS)
 
 
