@@ -36,7 +36,8 @@ def main() -> None:
     logits = {r.name: r.split("PublicTest", args.tta) for r in runs}  # name -> (3589, 7)
     choice = cv_select(logits, labels)
     members = list(choice.weights)
-    right = ensemble_logits([logits[n] for n in members]).argmax(1) == labels  # (3589,)
+    weights = [float(choice.weights[n]) for n in members]  # greedy may choose a run twice; top-k weighs all 1
+    right = ensemble_logits([logits[n] for n in members], weights).argmax(1) == labels  # (3589,)
     share = np.mean([logits[n].argmax(1) == labels for n in members], axis=0)  # (3589,) members right
     rows = []
     for lo, hi in BANDS:

@@ -55,11 +55,13 @@ FAMILIES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Ranker]] = {
 }
 
 
-def held_out(logits: dict[str, np.ndarray], labels: np.ndarray, family: str, repeats: int) -> np.ndarray:
-    """(2 * repeats, n_runs) held-out accuracy of the top-k mean, k = 1..n_runs, on each of cv_select's halves."""
+def held_out(
+    logits: dict[str, np.ndarray], probs: dict[str, np.ndarray], labels: np.ndarray, family: str, repeats: int
+) -> np.ndarray:
+    """(2 * repeats, n_runs) held-out accuracy of the top-k mean, k = 1..n_runs, on each of cv_select's halves.
+    The ranking always reads `probs` (each run's softmax); only what is averaged follows the family."""
     transform, rank = FAMILIES[family]
     members = {n: transform(z) for n, z in logits.items()}
-    probs = {n: np.exp(log_softmax(z)) for n, z in logits.items()}  # the ranking always reads probabilities
     out = []
     for fit, held in half_splits(len(labels), repeats, seed=0):
         total, row = np.zeros_like(next(iter(members.values()))[held]), []
@@ -80,7 +82,8 @@ def main() -> None:
     runs, splits, _ = load_runs(args.runs, args.data)
     logits = {r.name: r.split("PublicTest", args.tta).astype(np.float64) for r in runs}
     labels = splits.val.labels
-    acc = {f: held_out(logits, labels, f, args.repeats) for f in FAMILIES}  # family -> (halves, k)
+    probs = {n: np.exp(log_softmax(z)) for n, z in logits.items()}  # made once, read by every family's ranking
+    acc = {f: held_out(logits, probs, labels, f, args.repeats) for f in FAMILIES}  # family -> (halves, k)
     ref = acc["mean p"][:, int(acc["mean p"].mean(0).argmax())]
     rows = []
     for family, a in acc.items():

@@ -89,12 +89,13 @@ def read_run(path: str | Path, data_sha256: str | None = None, rows: dict[str, i
         )
     try:
         info = json.loads((folder / RUN_FILE).read_text())
-        # np.load takes anything that is not a zip for a pickle and refuses it as one; name the real problem
         with (folder / PREDICTIONS_FILE).open("rb") as f:
+            # np.load takes anything that is not a zip for a pickle and refuses it as one; name the real problem
             if f.read(4) != b"PK\x03\x04":
                 raise PredictionFileError(f"{folder}: {PREDICTIONS_FILE} is not an .npz (zip) archive")
-        with np.load(folder / PREDICTIONS_FILE, allow_pickle=False) as z:
-            logits = {k: z[k].astype(np.float32) for k in z.files}
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as z:
+                logits = {k: z[k].astype(np.float32) for k in z.files}
     except PredictionFileError:  # already names the problem (and is a ValueError: keep it from the clause below)
         raise
     except FileNotFoundError as e:
