@@ -62,6 +62,10 @@
 # The rule it is read by is in docs/RESULTS.md, written before it ran.
 # Measured: 127 minutes in all (121.9 of training); PublicTest 0.7099, not above 0.7119, so not chosen and this line
 # closed (PrivateTest 72.14%); the ensembles' CV rule over 42 runs: 74.90%.
+# Twenty-third session (2026-12-07, AMD EPYC with AVX512-BF16, no GPU lent): target 3, RECIPE=distill TSET=best13
+# MODEL=vgg_fer EPOCHS=34 WARMUP=1.7 SEED=231: s191's student step with one change, the network family (VGG: no
+# whitening, ReLU, average pool; 0.73x fast_fer_res's images/s here, so 34 epochs). Its question: a strong member
+# that errs unlike the FastFer members. The rule it is read by is in docs/RESULTS.md, written before it ran.
 set -euo pipefail
 WT=$(cd "$(dirname "$0")/.." && pwd)
 MAIN=${MAIN:-/work/main}
