@@ -1,12 +1,14 @@
 """How much could any combination of these members fix? The CV rule's errors on PublicTest, by how many members
 get each one right; no other split is read.
 
-python benchmarks/probe_ensemble_headroom.py results/runs/* [--tta]
+python benchmarks/probe_ensemble_headroom.py results/runs/* [--tta] [--candidate results/runs/NEW ...]
 
 The ensemble is the one `ferkit ensemble --select cv` builds (cv_select on PublicTest). An image that almost no
 member gets right cannot be fixed by weighting or ranking the same members differently; only a member that errs
 otherwise can. The table counts the ensemble's PublicTest errors (and, beside them, its right answers that most
-members get wrong) in bands of the share of members that predict the image's label.
+members get wrong) in bands of the share of members that predict the image's label. A `--candidate` run is left
+out of the ensemble and gets a column: how many of the ensemble's errors in each band it gets right, the question a
+new member of another kind is asked before it joins.
 """
 
 from __future__ import annotations
@@ -29,11 +31,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+")
     p.add_argument("--tta", action="store_true")
+    p.add_argument("--candidate", nargs="+", default=[], help="runs kept out of the ensemble, scored on its errors")
     p.add_argument("--data", default=None)
     args = p.parse_args()
     runs, splits, _ = load_runs(args.runs, args.data)
     labels = splits.val.labels  # PublicTest
     logits = {r.name: r.split("PublicTest", args.tta) for r in runs}  # name -> (3589, 7)
+    outside = {Path(c).name for c in args.candidate}
+    if missing := outside - set(logits):
+        p.error(f"--candidate {sorted(missing)} not among the runs given")
+    candidates = {n: logits.pop(n).argmax(1) == labels for n in sorted(outside)}  # name -> (3589,) right
     choice = cv_select(logits, labels)
     members = list(choice.weights)
     weights = [float(choice.weights[n]) for n in members]  # greedy may choose a run twice; top-k weighs all 1
@@ -42,16 +49,18 @@ def main() -> None:
     rows = []
     for lo, hi in BANDS:
         band = (share >= lo) & ((share < hi) if hi < 1.0 else (share <= hi))
-        rows.append(
-            {
-                "members right": f"{lo:.0%}-{hi:.0%}",
-                "ensemble wrong": int((~right & band).sum()),
-                "ensemble right": int((right & band).sum()),
-            }
-        )
-    extra = {"rule": choice.rule, "members": members, "PublicTest": float(right.mean())}
-    print(f"{choice.rule} over {len(runs)} runs: PublicTest {right.mean():.4f}, {int((~right).sum())} errors")
-    report(f"ensemble_headroom_{len(runs)}runs{'_tta' if args.tta else ''}", rows, extra)
+        row = {
+            "members right": f"{lo:.0%}-{hi:.0%}",
+            "ensemble wrong": int((~right & band).sum()),
+            "ensemble right": int((right & band).sum()),
+        }
+        for n, c in candidates.items():  # of the ensemble's errors in this band, how many the candidate fixes
+            row[f"{n} right of those wrong"] = int((~right & band & c).sum())
+        rows.append(row)
+    extra = {"rule": choice.rule, "members": members, "PublicTest": float(right.mean()), "candidates": list(candidates)}
+    print(f"{choice.rule} over {len(logits)} runs: PublicTest {right.mean():.4f}, {int((~right).sum())} errors")
+    tag = f"_vs_{len(candidates)}runs" if len(candidates) > 1 else "".join(f"_vs_{n}" for n in candidates)
+    report(f"ensemble_headroom_{len(logits)}runs{'_tta' if args.tta else ''}{tag}", rows, extra)
 
 
 if __name__ == "__main__":
