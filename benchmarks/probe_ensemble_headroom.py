@@ -40,6 +40,8 @@ def main() -> None:
     outside = {Path(c).name for c in args.candidate}
     if missing := outside - set(logits):
         p.error(f"--candidate {sorted(missing)} not among the runs given")
+    if len(outside) == len(logits):
+        p.error("--candidate names every run given; none is left for the ensemble")
     candidates = {n: logits.pop(n).argmax(1) == labels for n in sorted(outside)}  # name -> (3589,) right
     choice = cv_select(logits, labels)
     members = list(choice.weights)
@@ -57,7 +59,9 @@ def main() -> None:
         for n, c in candidates.items():  # of the ensemble's errors in this band, how many the candidate fixes
             row[f"{n} right of those wrong"] = int((~right & band & c).sum())
         rows.append(row)
-    extra = {"rule": choice.rule, "members": members, "PublicTest": float(right.mean()), "candidates": list(candidates)}
+    extra = {"rule": choice.rule, "members": members, "PublicTest": float(right.mean())}
+    if candidates:  # without them the JSON stays as the probe wrote it before the option
+        extra["candidates"] = list(candidates)
     print(f"{choice.rule} over {len(logits)} runs: PublicTest {right.mean():.4f}, {int((~right).sum())} errors")
     tag = f"_vs_{len(candidates)}runs" if len(candidates) > 1 else "".join(f"_vs_{n}" for n in candidates)
     report(f"ensemble_headroom_{len(logits)}runs{'_tta' if args.tta else ''}{tag}", rows, extra)
