@@ -40,9 +40,9 @@ def main() -> None:
     outside = {Path(c).name for c in args.candidate}
     if missing := outside - set(logits):
         p.error(f"--candidate {sorted(missing)} not among the runs given")
-    if len(outside) == len(logits):
-        p.error("--candidate names every run given; none is left for the ensemble")
     candidates = {n: logits.pop(n).argmax(1) == labels for n in sorted(outside)}  # name -> (3589,) right
+    if not logits:
+        p.error("--candidate names every run given; none is left for the ensemble")
     choice = cv_select(logits, labels)
     members = list(choice.weights)
     weights = [float(choice.weights[n]) for n in members]  # greedy may choose a run twice; top-k weighs all 1
