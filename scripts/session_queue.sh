@@ -71,10 +71,10 @@
 # runs: 74.76%.
 # Twenty-fourth session (2026-12-07, AMD EPYC with AVX512-BF16, no GPU lent): RECIPE=distill TSET=top13
 # MODEL=fast_fer_res EPOCHS=46 SEED=241: s191's student step with one change, the teachers: the 13 committed runs
-# best on PublicTest single crop today (TOP below; probability mean 0.7289 PublicTest against the 13 of BEST's 0.7264),
-# five of them students of s121's step (s121 and four fast_fer_res). Its questions: does a stronger teacher set give a stronger student (the
-# default, target 2) and a member that moves the ensemble (target 3). The rule it is read by is in docs/RESULTS.md,
-# written before it ran.
+# best on PublicTest single crop today (TOP below; probability mean 0.7289 PublicTest against the 13 of BEST's
+# 0.7264), five of them students of s121's step (s121 and four fast_fer_res). Its questions: does a stronger teacher
+# set give a stronger student (the default, target 2) and a member that moves the ensemble (target 3). The rule it
+# is read by is in docs/RESULTS.md, written before it ran.
 set -euo pipefail
 WT=$(cd "$(dirname "$0")/.." && pwd)
 MAIN=${MAIN:-/work/main}
