@@ -38,6 +38,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    if min(args.faces, args.rounds, args.threads) < 1:
+        sys.exit("bench_phone_files: --faces, --rounds and --threads must be at least 1")
+    if len(set(args.files)) < len(args.files):
+        sys.exit("bench_phone_files: a file is named twice; each row must be a different file")
     missing = [str(f) for f in args.files if not f.is_file()]
     if missing:
         sys.exit(f"bench_phone_files: no such file: {', '.join(missing)}")
