@@ -8,7 +8,10 @@ member gets right cannot be fixed by weighting or ranking the same members diffe
 otherwise can. The table counts the ensemble's PublicTest errors (and, beside them, its right answers that most
 members get wrong) in bands of the share of members that predict the image's label. A `--candidate` run is left
 out of the ensemble and gets a column: how many of the ensemble's errors in each band it gets right, the question a
-new member of another kind is asked before it joins.
+new member of another kind is asked before it joins. `--ferplus` adds, for the ensemble's errors in each band, how
+many images FER+'s crowd (ten votes an image; the most-voted FER2013 emotion) labels otherwise than FER2013 does, and
+how many it labels as the ensemble predicts: how much of an unfixable band is a disputed label rather than a miss.
+The votes are read for PublicTest only and choose nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,14 @@ def main() -> None:
     p.add_argument("--tta", action="store_true")
     p.add_argument("--candidate", nargs="+", default=[], help="runs kept out of the ensemble, scored on its errors")
     p.add_argument("--data", default=None)
+    p.add_argument(
+        "--ferplus",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="CSV",
+        help="add FER+'s crowd labels (fer2013new.csv; no value: found as ferkit finds it)",
+    )
     args = p.parse_args()
     runs, splits, _ = load_runs(args.runs, args.data)
     labels = splits.val.labels  # PublicTest
@@ -48,6 +59,8 @@ def main() -> None:
     weights = [float(choice.weights[n]) for n in members]  # greedy may choose a run twice; top-k weighs all 1
     right = ensemble_logits([logits[n] for n in members], weights).argmax(1) == labels  # (3589,)
     share = np.mean([logits[n].argmax(1) == labels for n in members], axis=0)  # (3589,) members right
+    crowd = None if args.ferplus is None else crowd_labels(args.data, args.ferplus or None, labels)  # (3589,)
+    predicted = ensemble_logits([logits[n] for n in members], weights).argmax(1)  # (3589,)
     rows = []
     for lo, hi in BANDS:
         band = (share >= lo) & ((share < hi) if hi < 1.0 else (share <= hi))
@@ -56,15 +69,40 @@ def main() -> None:
             "ensemble wrong": int((~right & band).sum()),
             "ensemble right": int((right & band).sum()),
         }
+        if crowd is not None:  # of the ensemble's errors in this band: the crowd's label against FER2013's
+            wrong = ~right & band
+            row["crowd disputes the label"] = int((wrong & (crowd >= 0) & (crowd != labels)).sum())
+            row["crowd agrees with the ensemble"] = int((wrong & (crowd == predicted)).sum())
+            row["no crowd label"] = int((wrong & (crowd < 0)).sum())
         for n, c in candidates.items():  # of the ensemble's errors in this band, how many the candidate fixes
             row[f"{n} right of those wrong"] = int((~right & band & c).sum())
         rows.append(row)
     extra = {"rule": choice.rule, "members": members, "PublicTest": float(right.mean())}
+    if crowd is not None:  # the base rate the bands are read against
+        disputed = (crowd >= 0) & (crowd != labels)
+        extra["crowd disputes the label"] = {
+            "all": int(disputed.sum()),
+            "ensemble right": int((disputed & right).sum()),
+        }
+        print(f"FER+'s crowd disputes FER2013's label on {int(disputed.sum())} of {len(labels)} PublicTest images")
     if candidates:  # without them the JSON stays as the probe wrote it before the option
         extra["candidates"] = list(candidates)
     print(f"{choice.rule} over {len(logits)} runs: PublicTest {right.mean():.4f}, {int((~right).sum())} errors")
     tag = f"_vs_{len(candidates)}runs" if len(candidates) > 1 else "".join(f"_vs_{n}" for n in candidates)
+    tag += "_ferplus" if crowd is not None else ""
     report(f"ensemble_headroom_{len(logits)}runs{'_tta' if args.tta else ''}{tag}", rows, extra)
+
+
+def crowd_labels(data: str | None, ferplus: str | None, labels: np.ndarray) -> np.ndarray:
+    """(3589,) int64: PublicTest's FER2013 class most voted by FER+'s crowd, -1 where the top vote is contempt,
+    unknown or not-a-face or the votes are unusable; rows in the order of `labels` (checked)."""
+    from ferkit.data import make_splits
+    from ferkit.data.ferplus import load_with_ferplus, plurality_fer2013
+
+    val = make_splits(load_with_ferplus(data, ferplus), "official").val
+    if not np.array_equal(val.labels, labels):
+        sys.exit("probe_ensemble_headroom: the FER+ join changed PublicTest's rows; no crowd labels")
+    return np.where(val.votes_usable, plurality_fer2013(val.votes), -1)
 
 
 if __name__ == "__main__":
