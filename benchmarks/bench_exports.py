@@ -9,13 +9,12 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report
+from common import batch1_ms, report
 
 from ferkit.data.quality import unseen_mask
 from ferkit.export.onnx import ExportError, torch_probabilities
@@ -32,17 +31,6 @@ def runner(fmt: str, path: Path):
     from ferkit.export.tflite_runtime import TFLiteModel
 
     return TFLiteModel(path).logits
-
-
-def batch1_ms(fn, faces: np.ndarray, runs: int = 200) -> list[float]:
-    for i in range(10):
-        fn(faces[i : i + 1])
-    out = []
-    for i in range(runs):
-        t = time.perf_counter()
-        fn(faces[i % len(faces) : i % len(faces) + 1])
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def main() -> None:

@@ -12,23 +12,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report
-
-
-def median_ms(model, faces: np.ndarray) -> float:
-    """Median milliseconds of one batch-1 call over the faces (N, 48, 48) uint8."""
-    times = []
-    for i in range(len(faces)):
-        t = time.perf_counter()
-        model.logits(faces[i : i + 1])
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+from common import batch1_ms, report
 
 
 def main() -> None:
@@ -49,12 +38,10 @@ def main() -> None:
 
     faces = np.random.default_rng(0).integers(0, 256, (args.faces, 48, 48), dtype=np.uint8)
     models = {f: TFLiteModel(f, threads=args.threads) for f in args.files}
-    for m in models.values():
-        m.logits(faces[:1])  # the first invoke allocates; keep it out of the timing
     rounds: dict[Path, list[float]] = {f: [] for f in args.files}
     for _ in range(args.rounds):
         for f, m in models.items():
-            rounds[f].append(median_ms(m, faces))
+            rounds[f].append(statistics.median(batch1_ms(m.logits, faces, runs=len(faces))))
     first = statistics.median(rounds[args.files[0]])
     rows = [
         {

@@ -40,6 +40,19 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
     return best, out
 
 
+def batch1_ms(fn, faces, runs: int = 200) -> list[float]:
+    """Milliseconds of `runs` batch-1 calls fn(faces[i:i+1]) (N, 48, 48), cycling over the faces, after 10 warm-up
+    calls (the first invokes allocate)."""
+    for i in range(10):
+        fn(faces[i : i + 1])
+    out = []
+    for i in range(runs):
+        t = time.perf_counter()
+        fn(faces[i % len(faces) : i % len(faces) + 1])
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
 def report(name: str, rows: list[dict], extra: dict | None = None) -> Path:
     """Print rows as a table and write them with the machine to results/<name>.json."""
     from rich.console import Console

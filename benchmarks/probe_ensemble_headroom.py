@@ -57,10 +57,11 @@ def main() -> None:
     choice = cv_select(logits, labels)
     members = list(choice.weights)
     weights = [float(choice.weights[n]) for n in members]  # greedy may choose a run twice; top-k weighs all 1
-    right = ensemble_logits([logits[n] for n in members], weights).argmax(1) == labels  # (3589,)
+    predicted = ensemble_logits([logits[n] for n in members], weights).argmax(1)  # (3589,)
+    right = predicted == labels  # (3589,)
     share = np.mean([logits[n].argmax(1) == labels for n in members], axis=0)  # (3589,) members right
     crowd = None if args.ferplus is None else crowd_labels(args.data, args.ferplus or None, labels)  # (3589,)
-    predicted = ensemble_logits([logits[n] for n in members], weights).argmax(1)  # (3589,)
+    disputed = None if crowd is None else (crowd >= 0) & (crowd != labels)  # (3589,) the crowd says otherwise
     rows = []
     for lo, hi in BANDS:
         band = (share >= lo) & ((share < hi) if hi < 1.0 else (share <= hi))
@@ -69,17 +70,16 @@ def main() -> None:
             "ensemble wrong": int((~right & band).sum()),
             "ensemble right": int((right & band).sum()),
         }
-        if crowd is not None:  # of the ensemble's errors in this band: the crowd's label against FER2013's
+        if disputed is not None:  # of the ensemble's errors in this band: the crowd's label against FER2013's
             wrong = ~right & band
-            row["crowd disputes the label"] = int((wrong & (crowd >= 0) & (crowd != labels)).sum())
+            row["crowd disputes the label"] = int((wrong & disputed).sum())
             row["crowd agrees with the ensemble"] = int((wrong & (crowd == predicted)).sum())
             row["no crowd label"] = int((wrong & (crowd < 0)).sum())
         for n, c in candidates.items():  # of the ensemble's errors in this band, how many the candidate fixes
             row[f"{n} right of those wrong"] = int((~right & band & c).sum())
         rows.append(row)
     extra = {"rule": choice.rule, "members": members, "PublicTest": float(right.mean())}
-    if crowd is not None:  # the base rate the bands are read against
-        disputed = (crowd >= 0) & (crowd != labels)
+    if disputed is not None:  # the base rate the bands are read against
         extra["crowd disputes the label"] = {
             "all": int(disputed.sum()),
             "ensemble right": int((disputed & right).sum()),
