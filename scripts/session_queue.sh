@@ -78,6 +78,11 @@
 # Measured: 117 minutes in all (112.3 of training); PublicTest 0.7189, under the 0.7210 bar (no gain from the
 # stronger teachers) but above the bundled 0.7180, so `ferkit bundle` made it the default (PrivateTest 72.69%); it
 # fixes 109 of the 38-run ensemble's 975 errors (s181: 110); the ensembles' CV rule over 44 runs: 74.56%.
+# Twenty-fifth session (2026-12-08, AMD EPYC with AVX512-BF16, no GPU lent): target 3, RECIPE=distill TSET=top13
+# AUG=affine MODEL=fast_fer_res EPOCHS=46 SEED=251: s241's step with one change, the augmentation of the H200 plain
+# runs s84-s86 (rotation 10, shift 0.1, erasing 0.25) added. Its question: the members that get the most of the
+# ensemble's errors right are those affine-augmented runs, so does that view, kept strong by the teachers, give a
+# member that moves the ensemble. The rule it is read by is in docs/RESULTS.md, written before it ran.
 set -euo pipefail
 WT=$(cd "$(dirname "$0")/.." && pwd)
 MAIN=${MAIN:-/work/main}
@@ -131,18 +136,25 @@ MODEL=${MODEL:-fast_fer_res}
 WARMUP=${WARMUP:-2.3}  # 5% of the epochs, as 2.1 of 42
 FERPLUS=${FERPLUS:-0}  # FER+ vote shares' weight in the hard term's label (0: FER2013's label alone)
 FPTAG=$([ "$FERPLUS" = 0 ] && echo "" || echo "-fp$FERPLUS")
+AUG=${AUG:-}  # affine: s84-s86's rotation 10, shift 0.1 and erasing 0.25 added to the crops, flips and mixup
+case $AUG in
+"") AUGSET=(); AUGTAG="" ;;
+affine) AUGSET=(--set phases.0.augment.rotation=10 --set phases.0.augment.shift=0.1
+    --set phases.0.augment.erasing=0.25); AUGTAG="-aug" ;;
+*) echo "unknown AUG $AUG (affine or empty)" >&2; exit 2 ;;
+esac
 RECIPE=${RECIPE:-pskd}  # pskd: FER2013's labels with PS-KD self-targets (target 1); distill: a student of TSET
 case $RECIPE in
 pskd)
-    step A "$((EPOCHS * 3))" "$MODEL-c44-mix-ema-pskd-e$EPOCHS-s$SEED" train --config fast --set model="$MODEL" \
+    step A "$((EPOCHS * 3))" "$MODEL-c44$AUGTAG-mix-ema-pskd-e$EPOCHS-s$SEED" train --config fast --set model="$MODEL" \
         --set model_args.crop=44 --set phases.0.epochs="$EPOCHS" --set warmup_epochs="$WARMUP" --set threads=2 \
-        --set phases.0.augment.mixup=0.2 --set ema_decay=0.995 --set self_distill=0.8 --seed "$SEED" ;;
+        --set phases.0.augment.mixup=0.2 --set ema_decay=0.995 --set self_distill=0.8 ${AUGSET[@]+"${AUGSET[@]}"} --seed "$SEED" ;;
 distill)
     # shellcheck disable=SC2086  # TEACHERS is a list of run folders
-    step A "$((EPOCHS * 3))" "$MODEL-c44-distill$TSET$FPTAG-mix-ema-e$EPOCHS-s$SEED" distill \
+    step A "$((EPOCHS * 3))" "$MODEL-c44-distill$TSET$FPTAG$AUGTAG-mix-ema-e$EPOCHS-s$SEED" distill \
         --teacher-logits $TEACHERS --config fast --set model="$MODEL" --set model_args.crop=44 \
         --set phases.0.epochs="$EPOCHS" --set warmup_epochs="$WARMUP" --set threads=2 \
-        --set phases.0.augment.mixup=0.2 --set ema_decay=0.995 --set ferplus_weight="$FERPLUS" --seed "$SEED" ;;
+        --set phases.0.augment.mixup=0.2 --set ema_decay=0.995 --set ferplus_weight="$FERPLUS" ${AUGSET[@]+"${AUGSET[@]}"} --seed "$SEED" ;;
 *) echo "unknown RECIPE $RECIPE (pskd or distill)" >&2; exit 2 ;;
 esac
 echo "queue finished at $(elapsed_min) min, $(date -u)"
