@@ -11,7 +11,10 @@ out of the ensemble and gets a column: how many of the ensemble's errors in each
 new member of another kind is asked before it joins. `--ferplus` adds, for the ensemble's errors in each band, how
 many images FER+'s crowd (ten votes an image; the most-voted FER2013 emotion) labels otherwise than FER2013 does, and
 how many it labels as the ensemble predicts: how much of an unfixable band is a disputed label rather than a miss.
-The votes are read for PublicTest only and choose nothing.
+The votes are read for PublicTest only and choose nothing. `--members` adds a second table, one row a run (members,
+runs the rule left out, candidates): its PublicTest accuracy and how many of the ensemble's errors it gets right, in
+all and on the PublicTest images that also appear in Training (so a fix by memorised duplicates shows). A member's
+count includes its own vote in the ensemble, which lowers it against a run outside.
 """
 
 from __future__ import annotations
@@ -44,10 +47,12 @@ def main() -> None:
         metavar="CSV",
         help="add FER+'s crowd labels (fer2013new.csv; no value: found as ferkit finds it)",
     )
+    p.add_argument("--members", action="store_true", help="a row a run: how many of the ensemble's errors it fixes")
     args = p.parse_args()
     runs, splits, _ = load_runs(args.runs, args.data)
     labels = splits.val.labels  # PublicTest
     logits = {r.name: r.split("PublicTest", args.tta) for r in runs}  # name -> (3589, 7)
+    every = dict(logits)  # the candidates too, for --members
     outside = {Path(c).name for c in args.candidate}
     if missing := outside - set(logits):
         p.error(f"--candidate {sorted(missing)} not among the runs given")
@@ -90,7 +95,35 @@ def main() -> None:
     print(f"{choice.rule} over {len(logits)} runs: PublicTest {right.mean():.4f}, {int((~right).sum())} errors")
     tag = f"_vs_{len(candidates)}runs" if len(candidates) > 1 else "".join(f"_vs_{n}" for n in candidates)
     tag += "_ferplus" if crowd is not None else ""
-    report(f"ensemble_headroom_{len(logits)}runs{'_tta' if args.tta else ''}{tag}", rows, extra)
+    name = f"ensemble_headroom_{len(logits)}runs{'_tta' if args.tta else ''}{tag}"
+    report(name, rows, extra)
+    if args.members:
+        from ferkit.data.quality import unseen_mask
+
+        seen = ~unseen_mask(splits.val.images, splits.train.images)  # (3589,) also in Training
+        print(f"the ensemble errs on {int((~right & seen).sum())} of the {int(seen.sum())} images also in Training")
+        report(f"{name}_members", member_rows(every, labels, right, seen, members, candidates), extra)
+
+
+def member_rows(
+    logits: dict[str, np.ndarray], labels: np.ndarray, right: np.ndarray, seen: np.ndarray, members, candidates
+) -> list[dict]:
+    """A row a run, best PublicTest first: its accuracy, and how many of the ensemble's errors (`~right`) it gets
+    right, in all and on the images also in Training (`seen`)."""
+    rows = []
+    for n, z in logits.items():  # z: (3589, 7)
+        ok = z.argmax(1) == labels
+        role = "candidate" if n in candidates else "member" if n in members else "left out"
+        rows.append(
+            {
+                "run": n,
+                "role": role,
+                "PublicTest": round(float(ok.mean()), 4),
+                "right of the errors": int((ok & ~right).sum()),
+                "of them also in Training": int((ok & ~right & seen).sum()),
+            }
+        )
+    return sorted(rows, key=lambda r: -r["PublicTest"])
 
 
 def crowd_labels(data: str | None, ferplus: str | None, labels: np.ndarray) -> np.ndarray:
