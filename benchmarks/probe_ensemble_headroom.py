@@ -106,7 +106,12 @@ def main() -> None:
 
 
 def member_rows(
-    logits: dict[str, np.ndarray], labels: np.ndarray, right: np.ndarray, seen: np.ndarray, members, candidates
+    logits: dict[str, np.ndarray],
+    labels: np.ndarray,
+    right: np.ndarray,
+    seen: np.ndarray,
+    members: list[str],
+    candidates: dict[str, np.ndarray],
 ) -> list[dict]:
     """A row a run, best PublicTest first: its accuracy, and how many of the ensemble's errors (`~right`) it gets
     right, in all and on the images also in Training (`seen`)."""
