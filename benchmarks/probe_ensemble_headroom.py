@@ -52,11 +52,13 @@ def main() -> None:
     runs, splits, _ = load_runs(args.runs, args.data)
     labels = splits.val.labels  # PublicTest
     logits = {r.name: r.split("PublicTest", args.tta) for r in runs}  # name -> (3589, 7)
-    every = dict(logits)  # the candidates too, for --members
+    hits = {n: z.argmax(1) == labels for n, z in logits.items()}  # name -> (3589,) right; candidates too
     outside = {Path(c).name for c in args.candidate}
     if missing := outside - set(logits):
         p.error(f"--candidate {sorted(missing)} not among the runs given")
-    candidates = {n: logits.pop(n).argmax(1) == labels for n in sorted(outside)}  # name -> (3589,) right
+    candidates = {n: hits[n] for n in sorted(outside)}
+    for n in outside:
+        del logits[n]
     if not logits:
         p.error("--candidate names every run given; none is left for the ensemble")
     choice = cv_select(logits, labels)
@@ -64,7 +66,7 @@ def main() -> None:
     weights = [float(choice.weights[n]) for n in members]  # greedy may choose a run twice; top-k weighs all 1
     predicted = ensemble_logits([logits[n] for n in members], weights).argmax(1)  # (3589,)
     right = predicted == labels  # (3589,)
-    share = np.mean([logits[n].argmax(1) == labels for n in members], axis=0)  # (3589,) members right
+    share = np.mean([hits[n] for n in members], axis=0)  # (3589,) members right
     crowd = None if args.ferplus is None else crowd_labels(args.data, args.ferplus or None, labels)  # (3589,)
     disputed = None if crowd is None else (crowd >= 0) & (crowd != labels)  # (3589,) the crowd says otherwise
     rows = []
@@ -102,22 +104,20 @@ def main() -> None:
 
         seen = ~unseen_mask(splits.val.images, splits.train.images)  # (3589,) also in Training
         print(f"the ensemble errs on {int((~right & seen).sum())} of the {int(seen.sum())} images also in Training")
-        report(f"{name}_members", member_rows(every, labels, right, seen, members, candidates), extra)
+        report(f"{name}_members", member_rows(hits, right, seen, members, candidates), extra)
 
 
 def member_rows(
-    logits: dict[str, np.ndarray],
-    labels: np.ndarray,
+    hits: dict[str, np.ndarray],
     right: np.ndarray,
     seen: np.ndarray,
     members: list[str],
     candidates: dict[str, np.ndarray],
 ) -> list[dict]:
-    """A row a run, best PublicTest first: its accuracy, and how many of the ensemble's errors (`~right`) it gets
-    right, in all and on the images also in Training (`seen`)."""
+    """A row a run (`hits`: name -> (3589,) right), best PublicTest first: its accuracy, and how many of the
+    ensemble's errors (`~right`) it gets right, in all and on the images also in Training (`seen`)."""
     rows = []
-    for n, z in logits.items():  # z: (3589, 7)
-        ok = z.argmax(1) == labels
+    for n, ok in hits.items():
         role = "candidate" if n in candidates else "member" if n in members else "left out"
         rows.append(
             {
